@@ -1,0 +1,280 @@
+"""The plugin manager: loads built-ins and installed plugins and calls their hooks.
+
+The rest of sluice calls the typed methods of :class:`PluginManager`, never ``pm.hook``
+directly, so every call can be attributed to the plugin that answered, a plugin that crashes
+is reported by name (not as a traceback), and probes run in parallel with a timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from sluice.errors import PluginError, SluiceError
+from sluice.plugin import NAME, spec
+from sluice.plugin.api import (
+    ApplyResult,
+    Artifact,
+    Change,
+    ConfigSection,
+    DevService,
+    LineageEdge,
+    Materialization,
+    ProbeResult,
+    StatusItem,
+    TestResult,
+)
+
+DISABLE_ENV = "SLUICE_DISABLE_PLUGINS"
+BUILTINS = ("sluice.builtin.lineage",)
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    name: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    builtin: bool = False
+    error: str | None = None  # set when the plugin failed to load
+
+
+@dataclass(frozen=True)
+class ProbeReport:
+    plugin: str
+    result: ProbeResult | None  # None: the plugin has nothing configured
+    seconds: float
+    error: str | None = None  # why the probe failed or timed out
+
+    @property
+    def available(self) -> bool:
+        return self.result is not None and self.result.reachable and self.error is None
+
+
+@dataclass
+class PluginManager:
+    """Loads plugins once and offers one typed method per hook."""
+
+    load_entry_points: bool = True
+    extra_plugins: Sequence[tuple[str, ModuleType | object]] = ()
+    _pm: pluggy.PluginManager = field(init=False)
+    plugins: list[PluginInfo] = field(init=False, default_factory=list)
+    calls: Counter[str] = field(init=False, default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._pm = pluggy.PluginManager(NAME)
+        self._pm.add_hookspecs(spec)
+        self._lock = threading.Lock()
+        blocked = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+        for module_name in BUILTINS:
+            module = __import__(module_name, fromlist=["_"])
+            self._register(module_name.rsplit(".", 1)[1], module, PluginInfo(
+                module_name.rsplit(".", 1)[1], module_name, "sluice-core", _core_version(), True
+            ))
+        for name, plugin in self.extra_plugins:
+            if name not in blocked:
+                self._register(name, plugin, PluginInfo(name, getattr(plugin, "__name__", name)))
+        if self.load_entry_points:
+            self._load_entry_points(blocked)
+        self._pm.check_pending()
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def _register(self, name: str, plugin: object, info: PluginInfo) -> None:
+        self._pm.register(plugin, name=name)
+        self.plugins.append(info)
+
+    def _load_entry_points(self, blocked: set[str]) -> None:
+        from importlib_metadata import entry_points
+
+        for ep in sorted(entry_points(group=NAME), key=lambda e: e.name):
+            if ep.name in blocked or self._pm.has_plugin(ep.name):
+                continue
+            dist = ep.dist.name if ep.dist else None
+            version = ep.dist.version if ep.dist else None
+            try:
+                module = ep.load()
+            except Exception as exc:  # a broken plugin must not break sluice
+                self.plugins.append(
+                    PluginInfo(ep.name, ep.value, dist, version, error=f"{type(exc).__name__}: {exc}")
+                )
+                continue
+            self._register(ep.name, module, PluginInfo(ep.name, ep.value, dist, version))
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.plugins if p.error is None]
+
+    # -- calling ------------------------------------------------------------------------------
+
+    def _impls(self, hook: str, only: str | None = None) -> list[pluggy.HookImpl]:
+        impls = getattr(self._pm.hook, hook).get_hookimpls()
+        # pluggy keeps last-registered first; sluice answers in registration order
+        ordered = list(reversed(impls))
+        return [i for i in ordered if only is None or i.plugin_name == only]
+
+    def _call(self, impl: pluggy.HookImpl, hook: str, kwargs: Mapping[str, Any]) -> Any:
+        with self._lock:
+            self.calls[hook] += 1
+        args = {name: kwargs[name] for name in impl.argnames}
+        try:
+            return impl.function(**args)
+        except SluiceError:
+            raise
+        except Exception as exc:
+            raise PluginError(
+                f"plugin '{impl.plugin_name}' failed in {hook}: {type(exc).__name__}: {exc}",
+                hint="this is a bug in the plugin; run with --debug for the traceback "
+                f"and report it to its authors, or disable it with {DISABLE_ENV}="
+                f"{impl.plugin_name}",
+            ) from exc
+
+    def _collect(self, hook: str, only: str | None = None, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call ``hook`` on each plugin (or only one) and pair each answer with its plugin."""
+        answers = []
+        for impl in self._impls(hook, only):
+            result = self._call(impl, hook, kwargs)
+            if result is not None:
+                answers.append((impl.plugin_name, result))
+        return answers
+
+    def _flatten(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        return [(p, item) for p, items in self._collect(hook, **kwargs) for item in items]
+
+    # -- config -------------------------------------------------------------------------------
+
+    def config_sections(self) -> list[tuple[str, ConfigSection]]:
+        """Every section plugins own, with the plugin that owns it."""
+        return self._flatten("sluice_config_sections")
+
+    # -- probe --------------------------------------------------------------------------------
+
+    def probe(self, runtime: Mapping[str, Any], timeout: float = 5.0) -> list[ProbeReport]:
+        """Probe every plugin in parallel; a probe that raises or overruns is "not available"."""
+        impls = self._impls("sluice_probe")
+        if not impls:
+            return []
+        pool = ThreadPoolExecutor(max_workers=len(impls), thread_name_prefix="sluice-probe")
+        started = time.monotonic()
+        futures = {
+            impl.plugin_name: pool.submit(
+                self._call, impl, "sluice_probe", {"runtime": runtime, "timeout": timeout}
+            )
+            for impl in impls
+        }
+        reports = []
+        for name, future in futures.items():
+            remaining = max(0.0, timeout - (time.monotonic() - started))
+            try:
+                result = future.result(timeout=remaining)
+                reports.append(ProbeReport(name, result, time.monotonic() - started))
+            except FutureTimeout:
+                reports.append(
+                    ProbeReport(name, None, timeout, f"no answer within {timeout:g}s")
+                )
+            except SluiceError as exc:
+                reports.append(ProbeReport(name, None, time.monotonic() - started, exc.message))
+        # never wait for a hung probe: its thread ends on its own
+        pool.shutdown(wait=False, cancel_futures=True)
+        return reports
+
+    # -- materialize --------------------------------------------------------------------------
+
+    def materializations(self) -> dict[str, tuple[str, Materialization]]:
+        """``materialized:`` kind -> (plugin, definition). A kind claimed twice is an error."""
+        kinds: dict[str, tuple[str, Materialization]] = {}
+        for plugin, item in self._flatten("sluice_materializations"):
+            if item.name in kinds:
+                raise PluginError(
+                    f"materialization '{item.name}' is provided by both plugin "
+                    f"'{kinds[item.name][0]}' and plugin '{plugin}'",
+                    hint=f"uninstall one of them or disable it with {DISABLE_ENV}",
+                )
+            kinds[item.name] = (plugin, item)
+        return kinds
+
+    def compile_node(self, node: Any, context: Any) -> list[Artifact]:
+        return self._checked_artifacts("sluice_compile", node=node, context=context)
+
+    def secure_node(self, node: Any, context: Any) -> list[Artifact]:
+        return self._checked_artifacts("sluice_secure", node=node, context=context)
+
+    def _checked_artifacts(self, hook: str, **kwargs: Any) -> list[Artifact]:
+        artifacts = []
+        for plugin, item in self._flatten(hook, **kwargs):
+            if not isinstance(item, Artifact) or item.plugin != plugin:
+                raise PluginError(
+                    f"plugin '{plugin}' returned {item!r} from {hook}; expected an Artifact "
+                    f"whose plugin is '{plugin}'"
+                )
+            artifacts.append(item)
+        return artifacts
+
+    def plan(self, artifacts: Iterable[Artifact], context: Any) -> list[Change]:
+        """Ask each plugin to diff its own artifacts (plugins with none are still asked)."""
+        by_plugin: dict[str, list[Artifact]] = {name: [] for name in self.names}
+        for artifact in artifacts:
+            by_plugin.setdefault(artifact.plugin, []).append(artifact)
+        changes: list[Change] = []
+        for plugin, own in by_plugin.items():
+            for _, answer in self._collect("sluice_plan", only=plugin, artifacts=own, context=context):
+                changes.extend(answer)
+        return changes
+
+    def apply(self, change: Change, context: Any) -> ApplyResult:
+        answers = self._collect("sluice_apply", only=change.plugin, change=change, context=context)
+        if not answers:
+            raise PluginError(f"no plugin '{change.plugin}' is loaded to apply {change.kind} {change.name}")
+        result: ApplyResult = answers[0][1]
+        return result
+
+    def status(self, nodes: Sequence[Any], artifacts: Sequence[Artifact], context: Any) -> list[StatusItem]:
+        return [
+            item
+            for _, item in self._flatten("sluice_status", nodes=nodes, artifacts=artifacts, context=context)
+        ]
+
+    # -- test ---------------------------------------------------------------------------------
+
+    def test_types(self) -> dict[str, list[str]]:
+        """Test type -> plugins that can run it."""
+        types: dict[str, list[str]] = {}
+        for plugin, kind in self._flatten("sluice_test_types"):
+            types.setdefault(kind, []).append(plugin)
+        return types
+
+    def run_test(self, test: Any, context: Any) -> TestResult | None:
+        answers = self._collect("sluice_run_test", test=test, context=context)
+        return answers[0][1] if answers else None
+
+    # -- lineage and dev ----------------------------------------------------------------------
+
+    def lineage(self, manifest: Any, context: Any = None) -> list[LineageEdge]:
+        return [edge for _, edge in self._flatten("sluice_lineage", manifest=manifest, context=context)]
+
+    def dev_services(self) -> list[tuple[str, DevService]]:
+        return self._flatten("sluice_dev_services")
+
+    def hook_names(self) -> list[str]:
+        return sorted(n for n in dir(spec) if n.startswith("sluice_"))
+
+
+def _core_version() -> str:
+    from sluice import __version__
+
+    return __version__
+
+
+def describe(fn: Callable[..., Any]) -> str:
+    """The first line of a hook's docstring (for ``sluice plugins`` and the docs)."""
+    return (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""

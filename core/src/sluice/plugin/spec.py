@@ -1,0 +1,149 @@
+"""Every hook a sluice plugin may implement, one per function, grouped by family.
+
+Hooks that return lists are called on every plugin and the core concatenates the answers;
+a plugin with nothing to say returns None (or omits the hook). Hooks that act on one resource
+(``sluice_apply``) are called only on the plugin that owns it.
+
+Families: config, probe, materialize (compile, plan, apply, status), test, secure, lineage, dev.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sluice.plugin import hookspec
+
+if TYPE_CHECKING:
+    from sluice.compiler import CompileContext
+    from sluice.manifest import Manifest
+    from sluice.nodes import Node
+    from sluice.plugin.api import (
+        ApplyResult,
+        Artifact,
+        Change,
+        ConfigSection,
+        DevService,
+        LineageEdge,
+        Materialization,
+        ProbeResult,
+        StatusItem,
+        TestResult,
+    )
+    from sluice.runtime import RunContext
+
+
+# -- config -----------------------------------------------------------------------------------
+
+
+@hookspec
+def sluice_config_sections() -> Sequence[ConfigSection] | None:
+    """config: the project-format sections this plugin owns.
+
+    Called once when the project is loaded. Return a :class:`ConfigSection` for each
+    ``runtime.<key>`` the plugin owns (with the capabilities it provides once configured) and
+    for each per-node block (``scope="model"`` etc.). The core validates those sections with
+    the given pydantic model and rejects every key that no section claims.
+    """
+
+
+# -- probe ------------------------------------------------------------------------------------
+
+
+@hookspec
+def sluice_probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | None:
+    """probe: contact this plugin's system and say what it can do right now.
+
+    ``runtime`` maps each configured ``runtime.<key>`` to its validated model. Return None
+    when none of this plugin's sections is configured. Called in parallel with the other
+    plugins' probes, each bounded by ``timeout`` seconds; raising means "not available" and
+    the exception's text is shown to the user as the reason.
+    """
+
+
+# -- materialize --------------------------------------------------------------------------------
+
+
+@hookspec
+def sluice_materializations() -> Sequence[Materialization] | None:
+    """materialize: the ``materialized:`` kinds this plugin provides and what each needs."""
+
+
+@hookspec
+def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | None:
+    """materialize: compile one node into this plugin's artifacts.
+
+    Called for every source and model in graph order, after the core resolved the node's
+    materialization, rendered and analysed its SQL and its upstream nodes were compiled
+    (``context.nodes``). Return the artifacts this plugin deploys for the node (a topic,
+    a Flink job, a connector ...), or None. Raise :class:`sluice.errors.ProjectError` with
+    the node's location for user errors.
+    """
+
+
+@hookspec
+def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[Change] | None:
+    """materialize: diff this plugin's desired artifacts with the live system.
+
+    ``artifacts`` holds every artifact this plugin compiled (for the selected nodes); an
+    empty list with ``context.destroy`` set asks for the deletion of everything managed.
+    Return one :class:`Change` per resource that differs, including deletes of resources
+    that the plugin manages and that left the project.
+    """
+
+
+@hookspec(firstresult=True)
+def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
+    """materialize: carry out one change this plugin planned. Called only on its owner."""
+
+
+@hookspec
+def sluice_status(
+    nodes: Sequence[Node], artifacts: Sequence[Artifact], context: RunContext
+) -> Sequence[StatusItem] | None:
+    """materialize: the live state of this plugin's resources for ``nodes``."""
+
+
+# -- test -------------------------------------------------------------------------------------
+
+
+@hookspec
+def sluice_test_types() -> Sequence[str] | None:
+    """test: the test ``type:`` values this plugin can run (``sample``, ``schema`` ...)."""
+
+
+@hookspec(firstresult=True)
+def sluice_run_test(test: Node, context: RunContext) -> TestResult | None:
+    """test: run one data test, or return None to let another plugin run it."""
+
+
+# -- secure -----------------------------------------------------------------------------------
+
+
+@hookspec
+def sluice_secure(node: Node, context: CompileContext) -> Sequence[Artifact] | None:
+    """secure: turn a node's ``access:`` and ``mask:`` declarations into this plugin's controls.
+
+    Called after ``sluice_compile`` for every node. Returned artifacts (ACL bindings, masking
+    interceptors, RBAC objects ...) are planned and applied like any other.
+    """
+
+
+# -- lineage ----------------------------------------------------------------------------------
+
+
+@hookspec
+def sluice_lineage(manifest: Manifest, context: RunContext | None) -> Sequence[LineageEdge] | None:
+    """lineage: edges or facts this plugin can see.
+
+    With ``context`` None the run is offline: return static edges derived from compiled
+    artifacts. With a context, a plugin may add runtime facts (consumer groups, lag).
+    """
+
+
+# -- dev --------------------------------------------------------------------------------------
+
+
+@hookspec
+def sluice_dev_services() -> Sequence[DevService] | None:
+    """dev: local services this plugin contributes to ``sluice dev up``."""

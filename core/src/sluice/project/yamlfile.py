@@ -1,0 +1,122 @@
+"""Reading YAML while remembering where every key and value came from.
+
+Errors must name file, line and column, so a YAML file is read into plain Python values plus a
+table of positions keyed by the path of each value (``("models", 0, "sql")``). Duplicate keys are
+an error: silently keeping the last one is how keys get lost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sluice.errors import Location, ProjectError
+
+try:  # the C loader is several times faster; fall back where libyaml is missing
+    _Loader: type[yaml.SafeLoader] = yaml.CSafeLoader  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover
+    _Loader = yaml.SafeLoader
+
+YamlPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Position:
+    line: int
+    column: int
+    block: bool = False  # a literal/folded block scalar: its text starts on the next line
+
+
+@dataclass
+class YamlDocument:
+    """The values of one YAML file and where each of them is."""
+
+    file: str
+    data: Any
+    positions: dict[YamlPath, Position] = field(default_factory=dict)
+
+    def locate(self, path: YamlPath) -> Location:
+        """The location of ``path``, or of its closest known parent."""
+        while path and path not in self.positions:
+            path = path[:-1]
+        pos = self.positions.get(path)
+        if pos is None:
+            return Location(self.file)
+        return Location(self.file, pos.line, pos.column)
+
+    def text_start(self, path: YamlPath) -> int:
+        """The line where a scalar's text starts (the line after ``|`` for a block scalar)."""
+        pos = self.positions.get(path)
+        if pos is None:
+            return 1
+        return pos.line + 1 if pos.block else pos.line
+
+
+def read_yaml(path: Path, display: str) -> YamlDocument:
+    """Read ``path`` (shown to users as ``display``) into a :class:`YamlDocument`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProjectError(
+            f"file is not UTF-8 text ({exc.reason})", location=Location(display)
+        ) from None
+    return parse_yaml(text, display)
+
+
+def parse_yaml(text: str, display: str) -> YamlDocument:
+    """Parse YAML text into a :class:`YamlDocument` (positions are 1-based)."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        location = Location(display, mark.line + 1, mark.column + 1) if mark else Location(display)
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise ProjectError(
+            f"invalid YAML: {problem}",
+            location=location,
+            hint="check the indentation and that every 'key: value' pair has a space after ':'",
+        ) from None
+    doc = YamlDocument(display, None)
+    if root is not None:
+        doc.data = _convert(root, (), doc)
+    return doc
+
+
+_constructor = yaml.SafeLoader("")  # only used to turn scalar nodes into Python values
+
+
+def _convert(node: yaml.Node, path: YamlPath, doc: YamlDocument) -> Any:
+    mark = node.start_mark
+    block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
+    doc.positions[path] = Position(mark.line + 1, mark.column + 1, block)
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _constructor.construct_object(key_node)
+            if key == "<<":
+                raise ProjectError(
+                    "YAML merge keys ('<<') are not supported",
+                    location=Location(doc.file, key_node.start_mark.line + 1),
+                    hint="write the keys out, or use defaults: for shared settings",
+                )
+            if key in result:
+                raise ProjectError(
+                    f"duplicate key '{key}'",
+                    location=Location(
+                        doc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                    ),
+                    hint="a key may appear once per mapping; remove or merge the repeated one",
+                )
+            child = (*path, key) if isinstance(key, (str, int)) else (*path, str(key))
+            result[key] = _convert(value_node, child, doc)
+            # the key's own position is more useful than the value's for "unknown key" errors
+            doc.positions[(*child, "__key__")] = Position(
+                key_node.start_mark.line + 1, key_node.start_mark.column + 1
+            )
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*path, index), doc) for index, item in enumerate(node.value)]
+    return _constructor.construct_object(node)
