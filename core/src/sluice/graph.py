@@ -4,10 +4,11 @@ A node is a unique id such as ``source.payments_raw`` or ``model.payments_clean`
 ``(parent, child)`` says that the child depends on the parent (the child's SQL calls
 ``ref('parent')`` or ``source('parent')``), so edges point the way data flows.
 
-The graph is built once per compile and is read many times afterwards, so the constructor does
-the work up front: every node gets a sorted tuple of parents and of children. Every algorithm
-here is iterative (no recursion, so a 20,000-node chain is fine) and runs in O(V + E), apart from
-the ``log V`` that a heap adds to keep the topological order deterministic.
+The graph is built once per compile and read many times afterwards. The constructor sorts and
+de-duplicates every node's parents and children (as numbers, see below); the tuples of names
+that :meth:`Graph.parents` and :meth:`Graph.children` return are made on first use and cached.
+Every algorithm here is iterative (no recursion, so a 20,000-node chain is fine) and runs in
+O(V + E), apart from the ``log V`` that a heap adds to keep the topological order deterministic.
 
 Internally nodes are numbered by their position in the sorted node list, so comparing two
 numbers orders the nodes the same way as comparing their ids.
