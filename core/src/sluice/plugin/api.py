@@ -38,12 +38,16 @@ class Materialization:
     ``check`` receives the model being compiled and returns why the model cannot use this
     kind (a sentence), or None when it can. ``sql`` says whether models of this kind carry
     SQL (``required``), may (``optional``) or must not (``forbidden``, e.g. sinks use ``from:``).
+    ``needs_with_sql`` are further capabilities needed when the model's SQL transforms data.
+    ``output_topic`` says whether the model's result can be read as a topic by its dependants.
     """
 
     name: str
     needs: tuple[str, ...]
     description: str
     sql: Literal["required", "optional", "forbidden"] = "required"
+    needs_with_sql: tuple[str, ...] = ()
+    output_topic: bool = True
     check: Callable[[Any], str | None] | None = None
 
 

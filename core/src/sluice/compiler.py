@@ -1,0 +1,393 @@
+"""Compiling a project: render, build the graph, analyse SQL, resolve materializations, check
+capabilities and governance, and let plugins compile each node into artifacts.
+
+The result is a :class:`sluice.manifest.Manifest`; nothing here talks to a remote system.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pydantic import BaseModel
+
+from sluice import sql as sqlmod
+from sluice.capabilities import Capabilities
+from sluice.errors import Location, ProjectError, ProjectErrors, SluiceError
+from sluice.governance import check_governance
+from sluice.graph import CycleError, Graph
+from sluice.manifest import Manifest
+from sluice.materialization import check_needs, infer_kind, resolve_kind
+from sluice.nodes import ColumnInfo, Node
+from sluice.plugin.api import Artifact, ConfigSection, Materialization
+from sluice.plugin.manager import PluginManager
+from sluice.project import Project
+from sluice.project.schema import Model
+from sluice.render import Rendered, SqlRenderer
+
+
+@dataclass
+class CompileCache:
+    """Parsed results reused across compiles, keyed by content hashes."""
+
+    yaml: dict[str, Any] = field(default_factory=dict)
+    renders: dict[str, Rendered] = field(default_factory=dict)
+    analyses: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompileContext:
+    """What a plugin sees while it compiles a node."""
+
+    project: Project
+    nodes: Mapping[str, Node]
+    capabilities: Capabilities
+    artifacts: Mapping[str, Sequence[Artifact]]  # artifacts of nodes compiled so far
+
+    @property
+    def runtime(self) -> Mapping[str, BaseModel]:
+        return self.project.runtime
+
+    def upstream(self, node: Node) -> list[Node]:
+        return [self.nodes[uid] for uid in node.depends_on]
+
+    def location(self, node: Node, *keys: str | int) -> Location:
+        return self.project.origin(node.unique_id).locate(*keys)
+
+
+def compile_project(
+    project: Project,
+    manager: PluginManager,
+    capabilities: Capabilities,
+    *,
+    sections: Sequence[tuple[str, ConfigSection]] | None = None,
+    cache: CompileCache | None = None,
+) -> Manifest:
+    """Compile ``project`` into a manifest; all user errors of a stage are raised together."""
+    cache = cache or CompileCache()
+    sections = manager.config_sections() if sections is None else sections
+    kinds = manager.materializations()
+    errors: list[SluiceError] = []
+
+    renders, deps = _render_all(project, cache, errors)
+    _raise(errors)
+    graph = Graph(deps.keys(), [(parent, child) for child, parents in deps.items() for parent in parents])
+    cycle = graph.find_cycle()
+    if cycle:
+        raise CycleError(cycle, location=project.origin(cycle[0]).locate("name"))
+
+    nodes: dict[str, Node] = {}
+    failed: set[str] = set()
+    for uid in graph.topological_order():
+        if any(parent in failed for parent in deps[uid]):
+            failed.add(uid)
+            continue
+        try:
+            nodes[uid] = _resolve_node(uid, project, renders, deps[uid], nodes, kinds, capabilities, sections, cache)
+        except ProjectErrors as exc:
+            errors.extend(exc.errors)
+            failed.add(uid)
+        except SluiceError as exc:
+            errors.append(exc)
+            failed.add(uid)
+    _raise(errors)
+
+    partitions = {
+        uid: _partitions(project, node.spec)
+        for uid, node in nodes.items()
+        if node.resource_type == "model" and node.topic
+    }
+    errors.extend(check_governance(project, nodes, partitions))
+    _raise(errors)
+
+    artifacts: dict[str, list[Artifact]] = {}
+    context = CompileContext(project, nodes, capabilities, artifacts)
+    for uid in graph.topological_order():
+        node = nodes[uid]
+        try:
+            artifacts[uid] = manager.compile_node(node, context) + manager.secure_node(node, context)
+        except SluiceError as exc:
+            errors.append(exc)
+    _raise(errors)
+    return Manifest(project=project, graph=graph, nodes=nodes, artifacts=artifacts, capabilities=capabilities)
+
+
+def _raise(errors: list[SluiceError]) -> None:
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ProjectErrors(errors)
+
+
+def _sha(*parts: str) -> str:
+    digest = hashlib.sha1()
+    for part in parts:
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _render_all(
+    project: Project, cache: CompileCache, errors: list[SluiceError]
+) -> tuple[dict[str, Rendered], dict[str, tuple[str, ...]]]:
+    """Render every model's SQL and resolve every reference; returns renders and parents."""
+    renderer: SqlRenderer | None = None
+    models, sources = project.models.keys(), project.sources.keys()
+    renders: dict[str, Rendered] = {}
+    deps: dict[str, tuple[str, ...]] = {f"source.{name}": () for name in project.sources}
+    macros_key = _sha(*(m.text for m in project.macros))
+
+    for name, model in project.models.items():
+        uid = f"model.{name}"
+        origin = project.origin(uid)
+        parents: list[str] = []
+        try:
+            if model.sql is not None:
+                key = _sha(macros_key, model.sql)
+                rendered = cache.renders.get(key)
+                if rendered is None or not _still_valid(rendered, project, models, sources):
+                    if renderer is None:
+                        renderer = SqlRenderer({m.file: m.text for m in project.macros}, project.variables, project.vars)
+                    rendered = renderer.render(model.sql, location=origin.sql_location(), models=models, sources=sources)
+                    cache.renders[key] = rendered
+                renders[uid] = rendered
+                parents += [f"source.{s}" for s in rendered.sources] + [f"model.{r}" for r in rendered.refs]
+            for index, upstream in enumerate(model.from_):
+                parents.append(_resolve_name(upstream, project, origin.locate("from", index) if len(model.from_) > 1 else origin.locate("from"), f"model '{name}': from"))
+            if model.sql is None and not model.from_:
+                raise ProjectError(
+                    f"model '{name}' has neither sql: nor from:",
+                    location=origin.locate("name"),
+                    hint="write the query under sql: (or in models/<name>.sql), or name a sink's input with from:",
+                )
+        except SluiceError as exc:
+            errors.append(exc)
+        deps[uid] = tuple(dict.fromkeys(parents))
+
+    for name, test in project.tests.items():
+        uid = f"test.{name}"
+        try:
+            deps[uid] = (_resolve_name(test.model, project, project.origin(uid).locate("model"), f"test '{name}': model"),)
+        except SluiceError as exc:
+            errors.append(exc)
+            deps[uid] = ()
+
+    for name, exposure in project.exposures.items():
+        uid = f"exposure.{name}"
+        origin = project.origin(uid)
+        parents = []
+        for index, reference in enumerate(exposure.depends_on):
+            location = origin.locate("depends_on", index)
+            try:
+                parents.append(_resolve_reference(reference, project, location, f"exposure '{name}'"))
+            except SluiceError as exc:
+                errors.append(exc)
+        deps[uid] = tuple(dict.fromkeys(parents))
+    return renders, deps
+
+
+def _still_valid(rendered: Rendered, project: Project, models: Any, sources: Any) -> bool:
+    return (
+        all(r in models for r in rendered.refs)
+        and all(s in sources for s in rendered.sources)
+        and all(project.vars.get(k, v) == v and k in project.vars for k, v in rendered.vars_used)
+        and all(project.variables.values.get(k) == v for k, v in rendered.env_used)
+    )
+
+
+def _resolve_name(name: str, project: Project, location: Location, what: str) -> str:
+    if name in project.models:
+        return f"model.{name}"
+    if name in project.sources:
+        return f"source.{name}"
+    import difflib
+
+    match = difflib.get_close_matches(name, [*project.models, *project.sources], n=1)
+    raise ProjectError(
+        f"{what}: no model or source named '{name}'",
+        location=location,
+        hint=f"did you mean '{match[0]}'?" if match else "run `sluice ls` to see the names",
+    )
+
+
+def _resolve_reference(reference: str, project: Project, location: Location, what: str) -> str:
+    """``ref("x")``, ``source("x")`` or a bare name, as written in an exposure's depends_on."""
+    import re
+
+    match = re.fullmatch(r"\s*(ref|source)\(\s*['\"]([^'\"]+)['\"]\s*\)\s*", reference)
+    if match is None:
+        return _resolve_name(reference.strip(), project, location, what)
+    function, name = match.groups()
+    table = project.models if function == "ref" else project.sources
+    if name not in table:
+        other = "source" if function == "ref" else "ref"
+        hint = (
+            f'write {other}("{name}")'
+            if name in (project.sources if function == "ref" else project.models)
+            else None
+        )
+        raise ProjectError(f"{what}: {function}('{name}') names no {'model' if function == 'ref' else 'source'}",
+                           location=location, hint=hint or "run `sluice ls` to see the names")
+    return f"{'model' if function == 'ref' else 'source'}.{name}"
+
+
+def _partitions(project: Project, model: Model) -> int | None:
+    if model.topic and model.topic.partitions:
+        return model.topic.partitions
+    return project.defaults.topic.partitions
+
+
+def _resolve_node(
+    uid: str,
+    project: Project,
+    renders: Mapping[str, Rendered],
+    parents: tuple[str, ...],
+    nodes: Mapping[str, Node],
+    kinds: Mapping[str, tuple[str, Materialization]],
+    capabilities: Capabilities,
+    sections: Sequence[tuple[str, ConfigSection]],
+    cache: CompileCache,
+) -> Node:
+    kind, _, name = uid.partition(".")
+    origin = project.origin(uid)
+    line = origin.locate().line
+    if kind == "source":
+        source = project.sources[name]
+        columns = tuple(ColumnInfo(c.name, c.type, c.description, c.classification) for c in source.columns)
+        return Node(uid, name, kind, source, origin.file, line, (), source.tags, columns=columns,
+                    topic=source.topic, format=source.format)
+    if kind == "test":
+        test = project.tests[name]
+        return Node(uid, name, kind, test, origin.file, line, parents, test.tags)
+    if kind == "exposure":
+        exposure = project.exposures[name]
+        return Node(uid, name, kind, exposure, origin.file, line, parents, exposure.tags)
+
+    model = project.models[name]
+    rendered = renders.get(uid)
+    analysis = None
+    if rendered is not None:
+        analysis = _analyse(rendered.sql, parents, nodes, origin.sql_location(), cache)
+    node = Node(uid, name, kind, model, origin.file, line, parents, model.tags, sql=rendered.sql if rendered else None,
+                analysis=analysis)
+    location = origin.locate("materialized") if model.materialized else origin.locate("name")
+    found = resolve_kind(model, location, kinds)
+    if found is None:
+        materialized = infer_kind(model, analysis.stateful if analysis else None, kinds, capabilities, node)
+        if materialized not in kinds:
+            raise _no_inferred_kind(model, materialized, analysis, location)
+        plugin, definition = kinds[materialized]
+    else:
+        plugin, definition = found
+        materialized = definition.name
+    check_needs(model, materialized, definition, capabilities, sections, kinds, location, node)
+    _check_masking(model, capabilities, sections, origin.locate("mask", key=True))
+
+    columns = _columns(model, analysis, parents, nodes, origin)
+    topic = None
+    if definition.output_topic:
+        topic = model.topic.name if model.topic and model.topic.name else name
+    upstream_format = nodes[parents[0]].format if parents else None
+    return replace(node, materialized=materialized, plugin=plugin, columns=columns, topic=topic,
+                   format=model.format or upstream_format or "json")
+
+
+def _no_inferred_kind(model: Model, kind: str, analysis: Any, location: Location) -> SluiceError:
+    from sluice.materialization import KNOWN_KINDS
+
+    if kind == "sink":
+        why = "it has from: and no SQL"
+    elif analysis is not None and analysis.stateful:
+        why = f"its SQL is stateful ({', '.join(analysis.stateful_constructs)})"
+    else:
+        why = "its SQL is stateless"
+    dist = KNOWN_KINDS.get(kind)
+    return ProjectError(
+        f"model '{model.name}': {why}, so it is materialized as {kind}, and no installed plugin provides {kind}",
+        location=location,
+        hint=f"pip install {dist}" if dist else "install a plugin that provides it, or set materialized:",
+    )
+
+
+def _analyse(sql: str, parents: Sequence[str], nodes: Mapping[str, Node], start: Location, cache: CompileCache) -> Any:
+    upstream = {
+        nodes[p].name: [(c.name, c.type) for c in nodes[p].columns]
+        for p in parents
+    }
+    key = _sha(sql, repr(sorted(upstream.items())))
+    cached = cache.analyses.get(key)
+    if cached is not None:
+        return cached
+    try:
+        analysis = sqlmod.analyze_query(sql, upstream)
+    except sqlmod.SqlSyntaxError as exc:
+        raise ProjectError(
+            f"SQL syntax error: {exc.message}",
+            location=start.shifted(exc.line - 1, exc.column),
+            hint="check the statement near this position (Flink SQL)",
+        ) from None
+    except sqlmod.SqlAnalysisError as exc:
+        raise ProjectError(exc.message, location=start.shifted(exc.line - 1, exc.column), hint=exc.hint) from None
+    cache.analyses[key] = analysis
+    return analysis
+
+
+def _columns(model: Model, analysis: Any, parents: Sequence[str], nodes: Mapping[str, Node], origin: Any) -> tuple[ColumnInfo, ...]:
+    declared = {c.name: c for c in model.columns}
+    if analysis is not None:
+        by_relation = {nodes[p].name: p for p in parents}
+        produced = [
+            ColumnInfo(
+                c.name,
+                declared[c.name].type if c.name in declared and declared[c.name].type else c.type,
+                declared[c.name].description if c.name in declared else None,
+                declared[c.name].classification if c.name in declared else None,
+                tuple(f"{by_relation.get(r.relation, r.relation)}.{r.column}" for r in c.lineage),
+            )
+            for c in analysis.columns
+        ]
+    else:  # a sink passes its inputs' columns through
+        produced = [
+            ColumnInfo(c.name, c.type, c.description, c.classification, (f"{p}.{c.name}",))
+            for p in parents
+            for c in nodes[p].columns
+        ]
+        produced = [c for c in produced if c.name not in declared] + [
+            ColumnInfo(d.name, d.type, d.description, d.classification) for d in model.columns
+        ]
+    names = {c.name for c in produced}
+    for index, column in enumerate(model.columns):
+        if column.name not in names:
+            import difflib
+
+            match = difflib.get_close_matches(column.name, list(names), n=1)
+            raise ProjectError(
+                f"model '{model.name}': column '{column.name}' is declared but the query does not produce it",
+                location=origin.locate("columns", index),
+                hint=f"did you mean '{match[0]}'?" if match else "produced columns: " + ", ".join(sorted(names)),
+            )
+    for column in model.mask:
+        if column not in names:
+            raise ProjectError(
+                f"model '{model.name}': mask names column '{column}', which the model does not produce",
+                location=origin.locate("mask", column, key=True),
+                hint="mask columns of the model's own output",
+            )
+    return tuple(produced)
+
+
+def _check_masking(model: Model, capabilities: Capabilities, sections: Sequence[tuple[str, ConfigSection]], location: Location) -> None:
+    """DESIGN §3: masking with no Gateway is an error unless a masked copy is asked for."""
+    if not model.mask or "masking" in capabilities or model.mask_fallback == "materialize":
+        return
+    from sluice.errors import CapabilityError
+
+    raise CapabilityError(
+        f"model '{model.name}' declares mask: but no {capabilities.mode} plugin provides the "
+        "capability 'masking'",
+        location=location,
+        hint=capabilities.missing_hint("masking", sections)
+        + "; or set mask_fallback: materialize to publish a masked copy with a Flink job",
+    )

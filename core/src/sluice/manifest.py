@@ -1,0 +1,159 @@
+"""The compiled project as a value, and its files under ``target/``.
+
+``target/manifest.json`` holds every node, the graph maps, and each node's artifacts; each
+plugin's readable artifacts go to ``target/<plugin>/``. The bytes depend only on the project:
+keys are sorted and ``generated_at`` is the modification time of the newest project file
+(or ``SOURCE_DATE_EPOCH`` when set), so an unchanged project compiles to identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sluice import __version__
+from sluice.graph import Graph
+from sluice.nodes import Node
+from sluice.plugin.api import Artifact
+from sluice.selection import NodeFacts
+
+if TYPE_CHECKING:
+    from sluice.capabilities import Capabilities
+    from sluice.project import Project
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Manifest:
+    project: Project
+    graph: Graph
+    nodes: Mapping[str, Node]
+    artifacts: Mapping[str, Sequence[Artifact]]
+    capabilities: Capabilities
+
+    def facts(self) -> dict[str, NodeFacts]:
+        """What ``--select`` matches on, for every node."""
+        return {
+            uid: NodeFacts(
+                unique_id=uid,
+                name=node.name,
+                resource_type=node.resource_type,
+                path=node.file,
+                tags=tuple(node.tags),
+                materialized=node.materialized,
+                plugins=tuple(sorted({a.plugin for a in self.artifacts.get(uid, ())})),
+            )
+            for uid, node in self.nodes.items()
+        }
+
+    def all_artifacts(self, selected: set[str] | None = None) -> list[Artifact]:
+        return [
+            artifact
+            for uid in self.graph.topological_order()
+            if selected is None or uid in selected
+            for artifact in self.artifacts.get(uid, ())
+        ]
+
+    def to_json(self) -> dict[str, Any]:
+        project = self.project
+        return {
+            "metadata": {
+                "sluice_version": __version__,
+                "schema_version": SCHEMA_VERSION,
+                "project_name": project.info.name,
+                "project_version": project.info.version,
+                "environment": project.env,
+                "generated_at": _generated_at(project),
+                "capabilities": dict(sorted(self.capabilities.provided.items())),
+                "capability_mode": self.capabilities.mode,
+            },
+            "nodes": {uid: self._node_json(node) for uid, node in sorted(self.nodes.items())},
+            "parent_map": self.graph.parent_map(),
+            "child_map": self.graph.child_map(),
+        }
+
+    def _node_json(self, node: Node) -> dict[str, Any]:
+        spec = node.spec
+        data: dict[str, Any] = {
+            "unique_id": node.unique_id,
+            "name": node.name,
+            "resource_type": node.resource_type,
+            "depends_on": list(node.depends_on),
+            "original_file_path": node.file,
+            "line": node.line,
+            "tags": list(node.tags),
+            "description": getattr(spec, "description", None),
+            "owner": getattr(spec, "owner", None),
+        }
+        if node.resource_type in ("source", "model"):
+            data["columns"] = [c.to_json() for c in node.columns]
+            data["topic"] = node.topic
+            data["format"] = node.format
+        if node.resource_type == "model":
+            data["materialized"] = node.materialized
+            data["plugin"] = node.plugin
+            data["sql"] = node.sql
+            if node.analysis is not None:
+                data["stateful"] = node.analysis.stateful
+                data["stateful_constructs"] = list(node.analysis.stateful_constructs)
+                data["updating"] = node.analysis.updating
+        if node.resource_type == "test":
+            data["test_type"] = spec.type
+            data["on_failure"] = spec.on_failure
+            data["assertions"] = list(spec.assertions)
+        if node.resource_type == "exposure":
+            data["exposure_type"] = spec.type
+            data["consumer_group"] = spec.consumer_group
+            data["url"] = spec.url
+        data["artifacts"] = [
+            {"plugin": a.plugin, "kind": a.kind, "name": a.name, "spec": a.spec, "file": a.file}
+            for a in self.artifacts.get(node.unique_id, ())
+        ]
+        return data
+
+    def write(self, target: Path) -> list[Path]:
+        """Write manifest.json and the readable artifacts; returns the files written."""
+        redact = self.project.redact
+        target.mkdir(parents=True, exist_ok=True)
+        written = [_write(target / "manifest.json", redact(_dumps(self.to_json())))]
+        grouped: dict[str, list[Artifact]] = {}
+        for artifact in self.all_artifacts():
+            if artifact.file:
+                grouped.setdefault(f"{artifact.plugin}/{artifact.file}", []).append(artifact)
+        for plugin in {key.split("/", 1)[0] for key in grouped}:
+            shutil.rmtree(target / plugin, ignore_errors=True)  # no stale files of a removed node
+        for relative, items in sorted(grouped.items()):
+            if len(items) == 1 and items[0].text is not None:
+                text = items[0].text
+            else:
+                text = _dumps([dict(a.spec) for a in sorted(items, key=lambda a: a.name)])
+            written.append(_write(target / relative, redact(text)))
+        return written
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def _write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+def _generated_at(project: Project) -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        stamp = float(epoch)
+    else:
+        stamp = max((project.root / f).stat().st_mtime for f in project.file_hashes) if project.file_hashes else 0.0
+    return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="seconds")
