@@ -1,0 +1,121 @@
+"""Rendering lineage: a terminal tree, Mermaid, Graphviz dot, or JSON."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sluice.manifest import Manifest
+from sluice.plugin.api import LineageEdge
+
+FORMATS = ("tree", "mermaid", "dot", "json")
+
+
+def render_lineage(
+    manifest: Manifest, edges: Sequence[LineageEdge], selected: set[str], fmt: str, columns: bool = False
+) -> str:
+    kept = [e for e in edges if e.source in selected and e.target in selected]
+    nodes = sorted(selected)
+    if fmt == "json":
+        return json.dumps(_as_json(manifest, nodes, kept, columns), indent=2, sort_keys=True)
+    if fmt == "mermaid":
+        return _mermaid(manifest, nodes, kept, columns)
+    if fmt == "dot":
+        return _dot(manifest, nodes, kept, columns)
+    return _tree(manifest, nodes, kept, columns)
+
+
+def _label(manifest: Manifest, uid: str) -> str:
+    node = manifest.nodes.get(uid)
+    if node is None:
+        return uid
+    kind = node.materialized or node.resource_type
+    return f"{node.name} ({kind})"
+
+
+def _as_json(manifest: Manifest, nodes: list[str], edges: list[LineageEdge], columns: bool) -> dict[str, Any]:
+    return {
+        "nodes": [
+            {
+                "unique_id": uid,
+                "name": manifest.nodes[uid].name if uid in manifest.nodes else uid,
+                "resource_type": manifest.nodes[uid].resource_type if uid in manifest.nodes else "external",
+                "materialized": manifest.nodes[uid].materialized if uid in manifest.nodes else None,
+            }
+            for uid in nodes
+        ],
+        "edges": [
+            {"source": e.source, "target": e.target, "kind": e.kind,
+             **({"columns": {k: list(v) for k, v in e.columns.items()}} if columns else {})}
+            for e in edges
+        ],
+    }
+
+
+def _mermaid_id(uid: str) -> str:
+    return uid.replace(".", "__").replace("-", "_")
+
+
+def _mermaid(manifest: Manifest, nodes: list[str], edges: list[LineageEdge], columns: bool) -> str:
+    lines = ["flowchart LR"]
+    shapes = {"source": ("[(", ")]"), "exposure": ("{{", "}}"), "test": ("([", "])")}
+    for uid in nodes:
+        kind = manifest.nodes[uid].resource_type if uid in manifest.nodes else "model"
+        left, right = shapes.get(kind, ("[", "]"))
+        lines.append(f'    {_mermaid_id(uid)}{left}"{_label(manifest, uid)}"{right}')
+    for edge in edges:
+        label = ""
+        if columns and edge.columns:
+            label = "|" + ", ".join(f"{k}<-{'+'.join(v)}" for k, v in sorted(edge.columns.items())) + "|"
+        lines.append(f"    {_mermaid_id(edge.source)} -->{label} {_mermaid_id(edge.target)}")
+    return "\n".join(lines)
+
+
+def _dot_quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _dot(manifest: Manifest, nodes: list[str], edges: list[LineageEdge], columns: bool) -> str:
+    shapes = {"source": "cylinder", "exposure": "hexagon", "test": "note"}
+    lines = ["digraph lineage {", "  rankdir=LR;"]
+    for uid in nodes:
+        kind = manifest.nodes[uid].resource_type if uid in manifest.nodes else "model"
+        lines.append(f"  {_dot_quote(uid)} [label={_dot_quote(_label(manifest, uid))}, shape={shapes.get(kind, 'box')}];")
+    for edge in edges:
+        attrs = ""
+        if columns and edge.columns:
+            text = "\\n".join(f"{k} <- {', '.join(v)}" for k, v in sorted(edge.columns.items()))
+            attrs = f" [label={_dot_quote(text)}]"
+        lines.append(f"  {_dot_quote(edge.source)} -> {_dot_quote(edge.target)}{attrs};")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _tree(manifest: Manifest, nodes: list[str], edges: list[LineageEdge], columns: bool) -> str:
+    children: dict[str, list[LineageEdge]] = {}
+    has_parent = set()
+    for edge in edges:
+        children.setdefault(edge.source, []).append(edge)
+        has_parent.add(edge.target)
+    roots = [uid for uid in nodes if uid not in has_parent]
+    lines: list[str] = []
+    printed: set[str] = set()
+    # iterative depth-first walk; a node reached twice is printed once and then referenced
+    stack: list[tuple[str, str, LineageEdge | None, bool]] = [(uid, "", None, True) for uid in reversed(roots)]
+    while stack:
+        uid, prefix, edge, last = stack.pop()
+        connector = "" if edge is None else ("└── " if last else "├── ")
+        text = _label(manifest, uid)
+        if columns and edge is not None and edge.columns:
+            text += "  [" + "; ".join(f"{k} <- {', '.join(v)}" for k, v in sorted(edge.columns.items())) + "]"
+        if uid in printed:
+            lines.append(f"{prefix}{connector}{text} (see above)")
+            continue
+        lines.append(f"{prefix}{connector}{text}")
+        printed.add(uid)
+        child_prefix = prefix if edge is None else prefix + ("    " if last else "│   ")
+        kids = sorted(children.get(uid, []), key=lambda e: e.target)
+        for index in range(len(kids) - 1, -1, -1):
+            stack.append((kids[index].target, child_prefix, kids[index], index == len(kids) - 1))
+    return "\n".join(lines)

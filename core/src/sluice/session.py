@@ -1,0 +1,77 @@
+"""One command's view of a project: its plugins, the project, its capabilities, its compile.
+
+Each step is computed once, on first use, so a command pays only for what it needs.
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from sluice import __version__
+from sluice.capabilities import Capabilities, configured, probed
+from sluice.compiler import CompileCache, compile_project
+from sluice.manifest import Manifest
+from sluice.plugin.api import ConfigSection
+from sluice.plugin.manager import PluginManager
+from sluice.project import Project, load_project
+
+CACHE_FILE = Path("target") / ".cache" / f"compile-{__version__}.pickle"
+
+
+@dataclass
+class Session:
+    project_dir: Path
+    env: str | None = None
+    probe: bool = False  # capabilities from probes (online commands) instead of configuration
+    probe_timeout: float = 5.0
+    manager: PluginManager = field(default_factory=PluginManager)
+
+    @cached_property
+    def sections(self) -> list[tuple[str, ConfigSection]]:
+        return self.manager.config_sections()
+
+    @cached_property
+    def cache(self) -> CompileCache:
+        path = self.project_dir / CACHE_FILE
+        try:
+            with path.open("rb") as handle:
+                cache = pickle.load(handle)
+            if isinstance(cache, CompileCache):
+                return cache
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+            pass  # no cache, or one from another version: start afresh
+        return CompileCache()
+
+    @cached_property
+    def project(self) -> Project:
+        return load_project(self.project_dir, env=self.env, sections=self.sections, yaml_cache=self.cache.yaml)
+
+    @cached_property
+    def capabilities(self) -> Capabilities:
+        if self.probe:
+            return probed(self.manager, self.project.runtime, self.probe_timeout)
+        return configured(self.sections, self.project.runtime)
+
+    @cached_property
+    def manifest(self) -> Manifest:
+        manifest = compile_project(self.project, self.manager, self.capabilities, sections=self.sections, cache=self.cache)
+        self._save_cache()
+        return manifest
+
+    def _save_cache(self) -> None:
+        path = self.project_dir / CACHE_FILE
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_suffix(".tmp")
+            with temporary.open("wb") as handle:
+                pickle.dump(self.cache, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            temporary.replace(path)
+        except OSError:
+            pass  # a read-only project still compiles, only without the cache
+
+    @property
+    def target(self) -> Path:
+        return self.project_dir / "target"
