@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -23,11 +23,11 @@ except AttributeError:  # pragma: no cover
 YamlPath = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(NamedTuple):
     line: int
     column: int
     block: bool = False  # a literal/folded block scalar: its text starts on the next line
+    text_column: int | None = None  # for scalars: the column where the text itself starts
 
 
 @dataclass
@@ -53,6 +53,11 @@ class YamlDocument:
         if pos is None:
             return 1
         return pos.line + 1 if pos.block else pos.line
+
+    def text_column(self, path: YamlPath) -> int:
+        """The column of a scalar's first character (a block scalar's indentation + 1)."""
+        pos = self.positions.get(path)
+        return pos.text_column or 1 if pos is not None else 1
 
 
 def read_yaml(path: Path, display: str) -> YamlDocument:
@@ -82,20 +87,34 @@ def parse_yaml(text: str, display: str) -> YamlDocument:
     doc = YamlDocument(display, None)
     if root is not None:
         doc.data = _convert(root, (), doc)
+        lines = text.splitlines()
+        for path, pos in doc.positions.items():
+            if pos.block and pos.line < len(lines):  # the text starts on the next line
+                content = lines[pos.line]
+                indent = len(content) - len(content.lstrip(" "))
+                doc.positions[path] = Position(pos.line, pos.column, True, indent + 1)
     return doc
 
 
 _constructor = yaml.SafeLoader("")  # only used to turn scalar nodes into Python values
 
 
+_STR = "tag:yaml.org,2002:str"
+
+
 def _convert(node: yaml.Node, path: YamlPath, doc: YamlDocument) -> Any:
     mark = node.start_mark
-    block = isinstance(node, yaml.ScalarNode) and node.style in ("|", ">")
-    doc.positions[path] = Position(mark.line + 1, mark.column + 1, block)
+    if isinstance(node, yaml.ScalarNode):
+        doc.positions[path] = Position(mark.line + 1, mark.column + 1, node.style in ("|", ">"))
+        # plain strings are most scalars of a project; skip the generic constructor for them
+        if node.tag == _STR:
+            return node.value
+        return _constructor.construct_object(node)
+    doc.positions[path] = Position(mark.line + 1, mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _constructor.construct_object(key_node)
+            key = key_node.value if key_node.tag == _STR else _constructor.construct_object(key_node)
             if key == "<<":
                 raise ProjectError(
                     "YAML merge keys ('<<') are not supported",
@@ -113,9 +132,8 @@ def _convert(node: yaml.Node, path: YamlPath, doc: YamlDocument) -> Any:
             child = (*path, key) if isinstance(key, (str, int)) else (*path, str(key))
             result[key] = _convert(value_node, child, doc)
             # the key's own position is more useful than the value's for "unknown key" errors
-            doc.positions[(*child, "__key__")] = Position(
-                key_node.start_mark.line + 1, key_node.start_mark.column + 1
-            )
+            key_mark = key_node.start_mark
+            doc.positions[(*child, "__key__")] = Position(key_mark.line + 1, key_mark.column + 1)
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*path, index), doc) for index, item in enumerate(node.value)]
