@@ -150,7 +150,10 @@ def _render_all(
                 if rendered is None or not _still_valid(rendered, project, models, sources):
                     if renderer is None:
                         renderer = SqlRenderer({m.file: m.text for m in project.macros}, project.variables, project.vars)
-                    rendered = renderer.render(model.sql, location=origin.sql_location(), models=models, sources=sources)
+                    rendered = renderer.render(
+                        model.sql, location=origin.sql_location(), models=models, sources=sources,
+                        locate=origin.sql_at,
+                    )
                     cache.renders[key] = rendered
                 renders[uid] = rendered
                 parents += [f"source.{s}" for s in rendered.sources] + [f"model.{r}" for r in rendered.refs]
@@ -269,7 +272,8 @@ def _resolve_node(
     rendered = renders.get(uid)
     analysis = None
     if rendered is not None:
-        analysis = _analyse(rendered.sql, parents, nodes, origin.sql_location(), cache)
+        locate = _sql_locator(origin, model.sql or "", rendered.sql)
+        analysis = _analyse(rendered.sql, parents, nodes, locate, cache)
     node = Node(uid, name, kind, model, origin.file, line, parents, model.tags, sql=rendered.sql if rendered else None,
                 analysis=analysis)
     location = origin.locate("materialized") if model.materialized else origin.locate("name")
@@ -311,7 +315,46 @@ def _no_inferred_kind(model: Model, kind: str, analysis: Any, location: Location
     )
 
 
-def _analyse(sql: str, parents: Sequence[str], nodes: Mapping[str, Node], start: Location, cache: CompileCache) -> Any:
+def _sql_locator(origin: Any, template: str, rendered: str) -> Any:
+    """Maps a line/column of the rendered SQL to the file position of the template text.
+
+    Rendering replaces ``{{ ref("x") }}`` by a shorter identifier, so a column after it is
+    counted back from the end of the line, where template and rendered text agree again.
+    """
+    template_lines, rendered_lines = template.splitlines(), rendered.splitlines()
+
+    def locate(line: int | None, column: int | None) -> Location:
+        line = line or 1
+        same_shape = len(template_lines) == len(rendered_lines) >= line
+        if column is not None and same_shape:
+            column = _template_column(template_lines[line - 1], rendered_lines[line - 1], column)
+        return origin.sql_at(line, column)
+
+    return locate
+
+
+def _template_column(template: str, rendered: str, column: int) -> int:
+    if template == rendered:
+        return column
+    prefix = 0
+    while prefix < min(len(template), len(rendered)) and template[prefix] == rendered[prefix]:
+        prefix += 1
+    suffix = 0
+    while (
+        suffix < min(len(template), len(rendered)) - prefix
+        and template[-1 - suffix] == rendered[-1 - suffix]
+    ):
+        suffix += 1
+    if column - 1 < prefix:
+        return column
+    if column - 1 >= len(rendered) - suffix:
+        return len(template) - (len(rendered) - column)
+    return prefix + 1  # inside what Jinja produced: point at the template expression
+
+
+def _analyse(
+    sql: str, parents: Sequence[str], nodes: Mapping[str, Node], locate: Any, cache: CompileCache
+) -> Any:
     upstream = {
         nodes[p].name: [(c.name, c.type) for c in nodes[p].columns]
         for p in parents
@@ -325,11 +368,11 @@ def _analyse(sql: str, parents: Sequence[str], nodes: Mapping[str, Node], start:
     except sqlmod.SqlSyntaxError as exc:
         raise ProjectError(
             f"SQL syntax error: {exc.message}",
-            location=start.shifted(exc.line - 1, exc.column),
+            location=locate(exc.line, exc.column),
             hint="check the statement near this position (Flink SQL)",
         ) from None
     except sqlmod.SqlAnalysisError as exc:
-        raise ProjectError(exc.message, location=start.shifted(exc.line - 1, exc.column), hint=exc.hint) from None
+        raise ProjectError(exc.message, location=locate(exc.line, exc.column), hint=exc.hint) from None
     cache.analyses[key] = analysis
     return analysis
 

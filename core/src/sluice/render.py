@@ -10,6 +10,7 @@ compiling them; anything else (macros, ``{% if %}``, filters) goes through full 
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,7 +54,11 @@ class _Recorder:
         if name not in self.models:
             if name in self.sources:
                 raise self.fail(f"ref('{name}') names a source", f'write {{{{ source("{name}") }}}}')
-            raise self.fail(f"ref('{name}'): no model named '{name}'", _closest(name, self.models))
+            hint = _closest(name, self.models)
+            source = difflib.get_close_matches(name, list(self.sources), n=1, cutoff=0.6)
+            if not hint.startswith("did you") and source:
+                hint = f'did you mean {{{{ source("{source[0]}") }}}}?'
+            raise self.fail(f"ref('{name}'): no model named '{name}'", hint)
         if name not in self.refs:
             self.refs.append(name)
         return quote(name)
@@ -64,7 +69,11 @@ class _Recorder:
         if name not in self.sources:
             if name in self.models:
                 raise self.fail(f"source('{name}') names a model", f'write {{{{ ref("{name}") }}}}')
-            raise self.fail(f"source('{name}'): no source named '{name}'", _closest(name, self.sources))
+            hint = _closest(name, self.sources)
+            model = difflib.get_close_matches(name, list(self.models), n=1, cutoff=0.6)
+            if not hint.startswith("did you") and model:
+                hint = f'did you mean {{{{ ref("{model[0]}") }}}}?'
+            raise self.fail(f"source('{name}'): no source named '{name}'", hint)
         if name not in self.used_sources:
             self.used_sources.append(name)
         return quote(name)
@@ -145,18 +154,27 @@ class SqlRenderer:
         location: Location,
         models: Collection[str],
         sources: Collection[str],
+        locate: Callable[[int, int | None], Location] | None = None,
     ) -> Rendered:
-        """Render one template; ``location`` is where its first line is in the project."""
+        """Render one template; ``location`` is where its first line is in the project.
+
+        ``locate(line, column)``, when given, maps a position in the template to the project
+        file (for SQL indented in a YAML block scalar, or written after ``sql:``).
+        """
+        if locate is None:
+            def locate(line: int, column: int | None) -> Location:
+                return location.shifted(line - 1, column)
+
         recorder = _Recorder(models, sources, self.vars, self.variables, location)
         try:
             ast = self.env.parse(template)
         except jinja2.TemplateSyntaxError as exc:
             raise ProjectError(
                 f"template syntax error: {exc.message}",
-                location=location.shifted((exc.lineno or 1) - 1, 1),
+                location=locate(exc.lineno or 1, 1),
                 hint='write references as {{ ref("model") }} or {{ source("name") }}',
             ) from None
-        simple = _evaluate_simple(ast, recorder)
+        simple = _evaluate_simple(ast, recorder, template.splitlines(), locate)
         if simple is not None:
             text = simple
         else:
@@ -187,13 +205,26 @@ class SqlRenderer:
 _SIMPLE_FUNCTIONS = {"ref", "source", "var", "env_var"}
 
 
-def _evaluate_simple(ast: jn.Template, recorder: _Recorder) -> str | None:
+def _call_column(line: str, function: str, args: list[Any]) -> int | None:
+    """The column of the ``{{`` that opens a call of ``function`` on ``line``, if found."""
+    argument = ""
+    if args and isinstance(args[0], str):
+        argument = r"\s*['\"]" + re.escape(args[0]) + "['\"]"
+    match = re.search(r"\{\{-?\s*" + function + r"\s*\(" + argument, line)
+    return match.start() + 1 if match else None
+
+
+def _evaluate_simple(
+    ast: jn.Template,
+    recorder: _Recorder,
+    lines: list[str],
+    locate: Callable[[int, int | None], Location],
+) -> str | None:
     """Evaluate a template made of text and ``{{ fn("literal") }}`` calls; None if it is more."""
     if len(ast.body) != 1 or not isinstance(ast.body[0], jn.Output):
         return None if ast.body else ""
     parts: list[str] = []
     functions = recorder.functions()
-    base = recorder.location
     for node in ast.body[0].nodes:
         if isinstance(node, jn.TemplateData):
             parts.append(node.data)
@@ -209,6 +240,7 @@ def _evaluate_simple(ast: jn.Template, recorder: _Recorder) -> str | None:
         ):
             return None
         args = [arg.value for arg in node.args]  # type: ignore[attr-defined]
-        recorder.location = base.shifted(node.lineno - 1)
+        line = lines[node.lineno - 1] if node.lineno <= len(lines) else ""
+        recorder.location = locate(node.lineno, _call_column(line, node.node.name, args))
         parts.append(str(functions[node.node.name](*args)))
     return "".join(parts)

@@ -63,14 +63,30 @@ class Origin:
         return self.sql_file or self.doc.file
 
     def locate(self, *keys: str | int, key: bool = False) -> Location:
+        if self.sql_file and self.doc.data is None:  # a model that is only a .sql file
+            return Location(self.sql_file, 1, 1)
         path = (*self.path, *keys)
         return self.doc.locate((*path, "__key__") if key else path)
 
     def sql_location(self) -> Location:
         """Where line 1 of the entity's SQL text is."""
+        return self.sql_at(1, 1)
+
+    def sql_at(self, line: int, column: int | None = None) -> Location:
+        """The file position of ``line``/``column`` (1-based) of the entity's SQL text.
+
+        In a .sql file they are the same; in YAML the text starts below a block scalar's ``|``
+        and is indented, or starts after ``sql:`` on the key's line.
+        """
         if self.sql_file:
-            return Location(self.sql_file, 1, 1)
-        return Location(self.doc.file, self.doc.text_start((*self.path, "sql")), 1)
+            return Location(self.sql_file, line, column)
+        path = (*self.path, "sql")
+        first = self.doc.text_start(path)
+        if column is not None:
+            block = self.doc.positions[path].block if path in self.doc.positions else False
+            if block or line == 1:
+                column += self.doc.text_column(path) - 1
+        return Location(self.doc.file, first + line - 1, column)
 
 
 @dataclass(frozen=True)
