@@ -105,7 +105,10 @@ _STR = "tag:yaml.org,2002:str"
 def _convert(node: yaml.Node, path: YamlPath, doc: YamlDocument) -> Any:
     mark = node.start_mark
     if isinstance(node, yaml.ScalarNode):
-        doc.positions[path] = Position(mark.line + 1, mark.column + 1, node.style in ("|", ">"))
+        block = node.style in ("|", ">")
+        # where the text itself starts: after a quote; a block scalar's is set in parse_yaml
+        text_column = None if block else mark.column + (2 if node.style in ("'", '"') else 1)
+        doc.positions[path] = Position(mark.line + 1, mark.column + 1, block, text_column)
         # plain strings are most scalars of a project; skip the generic constructor for them
         if node.tag == _STR:
             return node.value
