@@ -47,10 +47,10 @@ def check_governance(project: Project, nodes: Mapping[str, Node], topic_partitio
                 where = origin.locate("topic", "partitions") if spec.topic and spec.topic.partitions else origin.locate("name")
                 low, high = rules.topics.min_partitions, rules.topics.max_partitions
                 if partitions is not None and low is not None and partitions < low:
-                    errors.append(GovernanceError(f"{label}: {partitions} partitions is below the minimum of {low}",
+                    errors.append(GovernanceError(f"{label}: {_partitions(partitions)} is below the minimum of {low}",
                                                   location=where, hint=f"set topic: {{partitions: {low}}} or more"))
                 if partitions is not None and high is not None and partitions > high:
-                    errors.append(GovernanceError(f"{label}: {partitions} partitions is above the maximum of {high}",
+                    errors.append(GovernanceError(f"{label}: {_partitions(partitions)} is above the maximum of {high}",
                                                   location=where, hint=f"set topic: {{partitions: {high}}} or fewer"))
         if rules.security.require_classification:
             for index, column in enumerate(spec.columns):
@@ -79,3 +79,7 @@ def _classification(nodes: Mapping[str, Node], ref: str) -> str | None:
     node = nodes.get(uid)
     info = node.column(column) if node else None
     return info.classification if info else None
+
+
+def _partitions(count: int) -> str:
+    return f"{count} partition{'s' if count != 1 else ''}"
