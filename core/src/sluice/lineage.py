@@ -13,10 +13,22 @@ FORMATS = ("tree", "mermaid", "dot", "json")
 
 
 def render_lineage(
-    manifest: Manifest, edges: Sequence[LineageEdge], selected: set[str], fmt: str, columns: bool = False
+    manifest: Manifest,
+    edges: Sequence[LineageEdge],
+    selected: set[str],
+    fmt: str,
+    columns: bool = False,
 ) -> str:
-    kept = [e for e in edges if e.source in selected and e.target in selected]
-    nodes = sorted(selected)
+    # an edge to something outside the project (a plugin's external dataset) stays with its node
+    def shown(uid: str) -> bool:
+        return uid in selected or uid not in manifest.nodes
+
+    kept = [
+        e
+        for e in edges
+        if shown(e.source) and shown(e.target) and (e.source in selected or e.target in selected)
+    ]
+    nodes = sorted(selected | {end for e in kept for end in (e.source, e.target)})
     if fmt == "json":
         return json.dumps(_as_json(manifest, nodes, kept, columns), indent=2, sort_keys=True)
     if fmt == "mermaid":
@@ -34,20 +46,28 @@ def _label(manifest: Manifest, uid: str) -> str:
     return f"{node.name} ({kind})"
 
 
-def _as_json(manifest: Manifest, nodes: list[str], edges: list[LineageEdge], columns: bool) -> dict[str, Any]:
+def _as_json(
+    manifest: Manifest, nodes: list[str], edges: list[LineageEdge], columns: bool
+) -> dict[str, Any]:
     return {
         "nodes": [
             {
                 "unique_id": uid,
                 "name": manifest.nodes[uid].name if uid in manifest.nodes else uid,
-                "resource_type": manifest.nodes[uid].resource_type if uid in manifest.nodes else "external",
+                "resource_type": manifest.nodes[uid].resource_type
+                if uid in manifest.nodes
+                else "external",
                 "materialized": manifest.nodes[uid].materialized if uid in manifest.nodes else None,
             }
             for uid in nodes
         ],
         "edges": [
-            {"source": e.source, "target": e.target, "kind": e.kind,
-             **({"columns": {k: list(v) for k, v in e.columns.items()}} if columns else {})}
+            {
+                "source": e.source,
+                "target": e.target,
+                "kind": e.kind,
+                **({"columns": {k: list(v) for k, v in e.columns.items()}} if columns else {}),
+            }
             for e in edges
         ],
     }
@@ -67,7 +87,11 @@ def _mermaid(manifest: Manifest, nodes: list[str], edges: list[LineageEdge], col
     for edge in edges:
         label = ""
         if columns and edge.columns:
-            label = "|" + ", ".join(f"{k}<-{'+'.join(v)}" for k, v in sorted(edge.columns.items())) + "|"
+            label = (
+                "|"
+                + ", ".join(f"{k}<-{'+'.join(v)}" for k, v in sorted(edge.columns.items()))
+                + "|"
+            )
         lines.append(f"    {_mermaid_id(edge.source)} -->{label} {_mermaid_id(edge.target)}")
     return "\n".join(lines)
 
@@ -81,7 +105,9 @@ def _dot(manifest: Manifest, nodes: list[str], edges: list[LineageEdge], columns
     lines = ["digraph lineage {", "  rankdir=LR;"]
     for uid in nodes:
         kind = manifest.nodes[uid].resource_type if uid in manifest.nodes else "model"
-        lines.append(f"  {_dot_quote(uid)} [label={_dot_quote(_label(manifest, uid))}, shape={shapes.get(kind, 'box')}];")
+        lines.append(
+            f"  {_dot_quote(uid)} [label={_dot_quote(_label(manifest, uid))}, shape={shapes.get(kind, 'box')}];"
+        )
     for edge in edges:
         attrs = ""
         if columns and edge.columns:
@@ -102,13 +128,19 @@ def _tree(manifest: Manifest, nodes: list[str], edges: list[LineageEdge], column
     lines: list[str] = []
     printed: set[str] = set()
     # iterative depth-first walk; a node reached twice is printed once and then referenced
-    stack: list[tuple[str, str, LineageEdge | None, bool]] = [(uid, "", None, True) for uid in reversed(roots)]
+    stack: list[tuple[str, str, LineageEdge | None, bool]] = [
+        (uid, "", None, True) for uid in reversed(roots)
+    ]
     while stack:
         uid, prefix, edge, last = stack.pop()
         connector = "" if edge is None else ("└── " if last else "├── ")
         text = _label(manifest, uid)
         if columns and edge is not None and edge.columns:
-            text += "  [" + "; ".join(f"{k} <- {', '.join(v)}" for k, v in sorted(edge.columns.items())) + "]"
+            text += (
+                "  ["
+                + "; ".join(f"{k} <- {', '.join(v)}" for k, v in sorted(edge.columns.items()))
+                + "]"
+            )
         if uid in printed:
             lines.append(f"{prefix}{connector}{text} (see above)")
             continue

@@ -8,12 +8,11 @@ is reported by name (not as a traceback), and probes run in parallel with a time
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
@@ -78,9 +77,13 @@ class PluginManager:
         blocked = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
         for module_name in BUILTINS:
             module = __import__(module_name, fromlist=["_"])
-            self._register(module_name.rsplit(".", 1)[1], module, PluginInfo(
-                module_name.rsplit(".", 1)[1], module_name, "sluice-core", _core_version(), True
-            ))
+            self._register(
+                module_name.rsplit(".", 1)[1],
+                module,
+                PluginInfo(
+                    module_name.rsplit(".", 1)[1], module_name, "sluice-core", _core_version(), True
+                ),
+            )
         for name, plugin in self.extra_plugins:
             if name not in blocked:
                 self._register(name, plugin, PluginInfo(name, getattr(plugin, "__name__", name)))
@@ -106,7 +109,9 @@ class PluginManager:
                 module = ep.load()
             except Exception as exc:  # a broken plugin must not break sluice
                 self.plugins.append(
-                    PluginInfo(ep.name, ep.value, dist, version, error=f"{type(exc).__name__}: {exc}")
+                    PluginInfo(
+                        ep.name, ep.value, dist, version, error=f"{type(exc).__name__}: {exc}"
+                    )
                 )
                 continue
             self._register(ep.name, module, PluginInfo(ep.name, ep.value, dist, version))
@@ -118,9 +123,9 @@ class PluginManager:
     # -- calling ------------------------------------------------------------------------------
 
     def _impls(self, hook: str, only: str | None = None) -> list[pluggy.HookImpl]:
-        impls = getattr(self._pm.hook, hook).get_hookimpls()
-        # pluggy keeps last-registered first; sluice answers in registration order
-        ordered = list(reversed(impls))
+        impls = getattr(self._pm.hook, hook).get_hookimpls()  # in registration order
+        # honour tryfirst/trylast; the sort is stable, so registration order is kept otherwise
+        ordered = sorted(impls, key=lambda i: (not i.tryfirst, i.trylast))
         return [i for i in ordered if only is None or i.plugin_name == only]
 
     def _call(self, impl: pluggy.HookImpl, hook: str, kwargs: Mapping[str, Any]) -> Any:
@@ -160,33 +165,41 @@ class PluginManager:
     # -- probe --------------------------------------------------------------------------------
 
     def probe(self, runtime: Mapping[str, Any], timeout: float = 5.0) -> list[ProbeReport]:
-        """Probe every plugin in parallel; a probe that raises or overruns is "not available"."""
+        """Probe every plugin in parallel; a probe that raises or overruns is "not available".
+
+        Each probe runs in a daemon thread, so a probe that hangs never delays the answer
+        (or the exit of the process) beyond ``timeout``.
+        """
         impls = self._impls("sluice_probe")
-        if not impls:
-            return []
-        pool = ThreadPoolExecutor(max_workers=len(impls), thread_name_prefix="sluice-probe")
+        answers: queue.Queue[tuple[str, Any, str | None, float]] = queue.Queue()
         started = time.monotonic()
-        futures = {
-            impl.plugin_name: pool.submit(
-                self._call, impl, "sluice_probe", {"runtime": runtime, "timeout": timeout}
-            )
-            for impl in impls
-        }
-        reports = []
-        for name, future in futures.items():
-            remaining = max(0.0, timeout - (time.monotonic() - started))
+
+        def run(impl: pluggy.HookImpl) -> None:
             try:
-                result = future.result(timeout=remaining)
-                reports.append(ProbeReport(name, result, time.monotonic() - started))
-            except FutureTimeout:
-                reports.append(
-                    ProbeReport(name, None, timeout, f"no answer within {timeout:g}s")
-                )
+                result = self._call(impl, "sluice_probe", {"runtime": runtime, "timeout": timeout})
+                answers.put((impl.plugin_name, result, None, time.monotonic() - started))
             except SluiceError as exc:
-                reports.append(ProbeReport(name, None, time.monotonic() - started, exc.message))
-        # never wait for a hung probe: its thread ends on its own
-        pool.shutdown(wait=False, cancel_futures=True)
-        return reports
+                answers.put((impl.plugin_name, None, exc.message, time.monotonic() - started))
+
+        for impl in impls:
+            threading.Thread(
+                target=run, args=(impl,), daemon=True, name=f"probe-{impl.plugin_name}"
+            ).start()
+        found: dict[str, ProbeReport] = {}
+        while len(found) < len(impls):
+            remaining = timeout - (time.monotonic() - started)
+            if remaining <= 0:
+                break
+            try:
+                name, result, error, seconds = answers.get(timeout=remaining)
+            except queue.Empty:
+                break
+            found[name] = ProbeReport(name, result, seconds, error)
+        return [
+            found.get(i.plugin_name)
+            or ProbeReport(i.plugin_name, None, timeout, f"no answer within {timeout:g}s")
+            for i in impls
+        ]
 
     # -- materialize --------------------------------------------------------------------------
 
@@ -227,21 +240,29 @@ class PluginManager:
             by_plugin.setdefault(artifact.plugin, []).append(artifact)
         changes: list[Change] = []
         for plugin, own in by_plugin.items():
-            for _, answer in self._collect("sluice_plan", only=plugin, artifacts=own, context=context):
+            for _, answer in self._collect(
+                "sluice_plan", only=plugin, artifacts=own, context=context
+            ):
                 changes.extend(answer)
         return changes
 
     def apply(self, change: Change, context: Any) -> ApplyResult:
         answers = self._collect("sluice_apply", only=change.plugin, change=change, context=context)
         if not answers:
-            raise PluginError(f"no plugin '{change.plugin}' is loaded to apply {change.kind} {change.name}")
+            raise PluginError(
+                f"no plugin '{change.plugin}' is loaded to apply {change.kind} {change.name}"
+            )
         result: ApplyResult = answers[0][1]
         return result
 
-    def status(self, nodes: Sequence[Any], artifacts: Sequence[Artifact], context: Any) -> list[StatusItem]:
+    def status(
+        self, nodes: Sequence[Any], artifacts: Sequence[Artifact], context: Any
+    ) -> list[StatusItem]:
         return [
             item
-            for _, item in self._flatten("sluice_status", nodes=nodes, artifacts=artifacts, context=context)
+            for _, item in self._flatten(
+                "sluice_status", nodes=nodes, artifacts=artifacts, context=context
+            )
         ]
 
     # -- test ---------------------------------------------------------------------------------
@@ -260,7 +281,9 @@ class PluginManager:
     # -- lineage and dev ----------------------------------------------------------------------
 
     def lineage(self, manifest: Any, context: Any = None) -> list[LineageEdge]:
-        return [edge for _, edge in self._flatten("sluice_lineage", manifest=manifest, context=context)]
+        return [
+            edge for _, edge in self._flatten("sluice_lineage", manifest=manifest, context=context)
+        ]
 
     def dev_services(self) -> list[tuple[str, DevService]]:
         return self._flatten("sluice_dev_services")
@@ -273,8 +296,3 @@ def _core_version() -> str:
     from sluice import __version__
 
     return __version__
-
-
-def describe(fn: Callable[..., Any]) -> str:
-    """The first line of a hook's docstring (for ``sluice plugins`` and the docs)."""
-    return (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
