@@ -1,0 +1,181 @@
+"""sluice-kafka at compile time: the topics, source checks and ACLs a project asks for."""
+
+from __future__ import annotations
+
+import json
+
+DEFAULTS = (
+    "  topic: { partitions: 6, config: { cleanup.policy: delete, retention.ms: 86400000 } }\n"
+)
+PROJECT = """
+project: { name: shop }
+runtime:
+  kafka: { bootstrap_servers: "broker:9092" }
+  flink: { rest_url: "http://flink:8081" }
+  connect: { rest_url: "http://connect:8083" }
+defaults:
+  topic: { partitions: 6, config: { cleanup.policy: delete, retention.ms: 86400000 } }
+sources:
+  - name: orders
+    topic: orders.v1
+    columns:
+      - { name: order_id, type: STRING }
+      - { name: customer, type: STRING }
+      - { name: amount, type: "DECIMAL(12,2)" }
+models:
+  - name: big_orders
+    materialized: topic
+    sql: SELECT order_id, amount FROM {{ source("orders") }} WHERE amount > 100
+    topic:
+      name: orders.big.v1
+      partitions: 12
+      replication_factor: 3
+      config: { retention.ms: 604800000 }
+    access: { read: ["User:fraud-svc", "User:audit"], write: ["User:loader"] }
+  - name: totals
+    materialized: flink
+    sql: SELECT customer, SUM(amount) AS total FROM {{ source("orders") }} GROUP BY customer
+  - name: to_files
+    materialized: sink
+    from: totals
+    connector: { class: file, config: { file: /tmp/totals.txt } }
+"""
+
+
+def compiled(sluice_project, text: str = PROJECT):
+    project = sluice_project({"stream_project.yml": text})
+    result = project.run("compile")
+    assert result.exit_code == 0, result.output
+    return project
+
+
+def test_topics_json_holds_one_spec_per_topic_kafka_must_hold(sluice_project):
+    project = compiled(sluice_project)
+    topics = json.loads((project.path / "target" / "kafka" / "topics.json").read_text())
+    # the sink writes to another system and the source's topic is not ours: neither is here
+    assert topics == [
+        {
+            "name": "orders.big.v1",
+            "partitions": 12,
+            "replication_factor": 3,
+            "config": {"cleanup.policy": "delete", "retention.ms": "604800000"},
+        },
+        {
+            "name": "totals",
+            "partitions": 6,
+            "replication_factor": None,
+            "config": {"cleanup.policy": "delete", "retention.ms": "86400000"},
+        },
+    ]
+
+
+def test_undeclared_topic_settings_stay_null(sluice_project):
+    project = compiled(
+        sluice_project,
+        PROJECT.replace(
+            DEFAULTS,
+            "  {}\n",
+        ).replace("defaults:\n  {}\n", ""),
+    )
+    topics = json.loads((project.path / "target" / "kafka" / "topics.json").read_text())
+    assert topics[1] == {
+        "name": "totals",
+        "partitions": None,
+        "replication_factor": None,
+        "config": {},
+    }
+
+
+def test_a_source_asks_plan_to_check_its_topic_exists(sluice_project):
+    project = compiled(sluice_project)
+    artifacts = project.manifest()["nodes"]["source.orders"]["artifacts"]
+    assert artifacts == [
+        {
+            "plugin": "kafka",
+            "kind": "source_topic",
+            "name": "orders.v1",
+            "spec": {"name": "orders.v1", "must_exist": True},
+            "file": None,
+        }
+    ]
+
+
+def test_access_becomes_sorted_acl_bindings(sluice_project):
+    project = compiled(sluice_project)
+    acls = json.loads((project.path / "target" / "kafka" / "acls.json").read_text())
+
+    def binding(principal: str, operation: str) -> dict[str, str]:
+        return {
+            "resource_type": "TOPIC",
+            "pattern_type": "LITERAL",
+            "resource_name": "orders.big.v1",
+            "principal": principal,
+            "host": "*",
+            "operation": operation,
+            "permission": "ALLOW",
+        }
+
+    assert acls == [
+        {
+            "topic": "orders.big.v1",
+            "bindings": [
+                binding("User:audit", "DESCRIBE_CONFIGS"),
+                binding("User:audit", "READ"),
+                binding("User:fraud-svc", "DESCRIBE_CONFIGS"),
+                binding("User:fraud-svc", "READ"),
+                binding("User:loader", "WRITE"),
+            ],
+        }
+    ]
+
+
+def test_passwords_never_reach_target(sluice_project):
+    text = PROJECT.replace(
+        '  kafka: { bootstrap_servers: "broker:9092" }',
+        "  kafka:\n"
+        '    bootstrap_servers: "broker:9093"\n'
+        "    security_protocol: SASL_SSL\n"
+        "    sasl_mechanism: PLAIN\n"
+        "    sasl_username: app\n"
+        "    sasl_password: ${KAFKA_PASSWORD}\n"
+        "    ssl_key_password: ${KEY_PASSWORD}",
+    )
+    project = sluice_project({"stream_project.yml": text})
+    env = {"KAFKA_PASSWORD": "pw-kafka-1", "KEY_PASSWORD": "pw-key-2"}
+    assert project.run("compile", env=env).exit_code == 0
+    files = [p for p in (project.path / "target").rglob("*") if p.is_file()]
+    assert files
+    for path in files:
+        content = path.read_bytes()
+        assert b"pw-kafka-1" not in content and b"pw-key-2" not in content, path
+
+
+def test_sasl_without_a_mechanism_is_an_error(sluice_project):
+    project = sluice_project(
+        {
+            "stream_project.yml": """
+        project: { name: shop }
+        runtime:
+          kafka: { bootstrap_servers: "broker:9093", security_protocol: SASL_SSL }
+        """
+        }
+    )
+    result = project.run("validate")
+    assert result.exit_code != 0
+    assert "security_protocol SASL_SSL needs sasl_mechanism" in result.output
+    assert "stream_project.yml:3:" in result.output
+
+
+def test_bootstrap_servers_must_be_host_port(sluice_project):
+    project = sluice_project(
+        {
+            "stream_project.yml": """
+        project: { name: shop }
+        runtime:
+          kafka: { bootstrap_servers: "broker" }
+        """
+        }
+    )
+    result = project.run("validate")
+    assert result.exit_code != 0
+    assert "'broker' is not host:port" in result.output
