@@ -1,0 +1,384 @@
+"""Compiling a model into the statements of its Flink job.
+
+A job is: ``SET`` lines (its name, parallelism and options; the runner scopes them to this
+job's session), one ``CREATE TEMPORARY TABLE`` per input (named after the upstream node, which
+is how the rendered SQL already refers to it), one for the output topic, and
+``INSERT INTO <output> <the model's query>``. The output is a ``kafka`` table when the query only
+appends, and an ``upsert-kafka`` table with a primary key when it updates its results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sqlglot import exp
+
+from sluice.compiler import CompileContext
+from sluice.errors import Location, ProjectError
+from sluice.nodes import Node
+from sluice.plugin.api import Artifact
+from sluice.project.schema import Model, parse_duration_ms
+from sluice_flink.config import FlinkModelConfig
+from sluice_flink.ddl import Table, column_type, identifier, set_statement
+from sluice_flink.options import IDLE_TIMEOUT, format_options, kafka_connection
+
+PLUGIN = "flink"
+JOB_KINDS = frozenset({"flink", "topic"})  # kinds whose topic a Flink job fills
+READABLE_KINDS = frozenset({"flink", "topic"})  # models whose output is a real Kafka topic
+# Settings the runner owns: the job's identity and where it resumes from.
+RESERVED_SETTINGS = frozenset({"pipeline.name", "execution.savepoint.path"})
+_EVENT_TIME_TYPE = re.compile(r"^TIMESTAMP(_LTZ)?\(([0-3])\)$", re.IGNORECASE)
+
+
+def compile_job(node: Node, context: CompileContext) -> Artifact | None:
+    """The job artifact of a model a Flink job fills, or None for any other node."""
+    if node.resource_type != "model" or node.sql is None or node.materialized not in JOB_KINDS:
+        _check_flink_block_unused(node, context)
+        return None
+    model: Model = node.spec
+    settings: FlinkModelConfig = model.extensions.get("flink") or FlinkModelConfig()
+    project = context.project.info.name
+    pipeline = f"sluice.{project}.{node.name}"
+    where = context.location(node, "name")
+    runtime_flink = context.runtime.get("flink")
+    parallelism = settings.parallelism or getattr(runtime_flink, "parallelism", None)
+
+    statements = [set_statement("pipeline.name", pipeline)]
+    if parallelism is not None:
+        statements.append(set_statement("parallelism.default", str(parallelism)))
+    if settings.state_ttl is not None:
+        ttl = parse_duration_ms(settings.state_ttl)
+        statements.append(set_statement("table.exec.state.ttl", f"{ttl} ms"))
+    for key, value in sorted(settings.config.items()):
+        if key in RESERVED_SETTINGS:
+            raise ProjectError(
+                f"model '{node.name}': flink.config may not set '{key}'",
+                location=context.location(node, "flink", "config", key),
+                hint="sluice sets it for each job; remove it",
+            )
+        statements.append(set_statement(key, value))
+    connection = kafka_connection(context.runtime, where)
+    for upstream in context.upstream(node):
+        table = input_table(node, upstream, pipeline, connection, context)
+        statements.append(table.create_statement())
+    output = output_table(node, connection, context)
+    statements.append(output.create_statement())
+    statements.append(f"INSERT INTO {output.name}\n{_query_text(node.sql)}")
+
+    spec = {
+        "pipeline_name": pipeline,
+        "statements": statements,
+        "parallelism": parallelism,
+        "upgrade": settings.upgrade,
+        "spec_hash": spec_hash(statements, parallelism),
+    }
+    text = ";\n\n".join(statements) + ";\n"
+    return Artifact(PLUGIN, "job", pipeline, spec, file=f"{node.name}.sql", text=text)
+
+
+def spec_hash(statements: list[str], parallelism: int | None) -> str:
+    """What a running job is compared with: a changed hash means the job must be upgraded."""
+    payload = json.dumps({"statements": statements, "parallelism": parallelism}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _query_text(sql: str) -> str:
+    return sql.strip().rstrip(";").rstrip()
+
+
+def _check_flink_block_unused(node: Node, context: CompileContext) -> None:
+    extensions = getattr(node.spec, "extensions", {})
+    if node.resource_type == "model" and "flink" in extensions:
+        raise ProjectError(
+            f"model '{node.name}' has a flink: block but is materialized as "
+            f"{node.materialized}, which runs no Flink job",
+            location=context.project.origin(node.unique_id).locate("flink", key=True),
+            hint="remove flink:, or set materialized: flink",
+        )
+
+
+# -- inputs -----------------------------------------------------------------------------------
+
+
+def input_table(
+    node: Node,
+    upstream: Node,
+    pipeline: str,
+    connection: Mapping[str, str],
+    context: CompileContext,
+) -> Table:
+    """The table a job reads ``upstream``'s topic through."""
+    where = context.location(node, "name")
+    _check_readable(node, upstream, where)
+    upstream_where = context.location(upstream, "name")
+    columns = _typed_columns(node, upstream, context)
+    watermark = None
+    found = event_time(upstream, context.nodes)
+    if found is not None:
+        column, delay = found
+        _check_event_time_type(upstream, column, context)
+        watermark = (identifier(column, "column", upstream_where), delay)
+    options: dict[str, str]
+    primary_key: tuple[str, ...] = ()
+    fmt = upstream.format or "json"
+    if emits_updates(upstream, context.nodes):
+        primary_key = upsert_key(upstream, context)
+        options = {"connector": "upsert-kafka", "topic": upstream.topic or "", **connection}
+        options["properties.group.id"] = pipeline
+        options |= _keyed_format(fmt, context, where, read=True)
+    else:
+        options = {"connector": "kafka", "topic": upstream.topic or "", **connection}
+        options["properties.group.id"] = pipeline
+        options["scan.startup.mode"] = "group-offsets"
+        options["properties.auto.offset.reset"] = "earliest"
+        options |= format_options(fmt, context.runtime, where, read=True)
+    if watermark is not None:
+        options["scan.watermark.idle-timeout"] = IDLE_TIMEOUT
+    return Table(
+        identifier(upstream.name, "name", upstream_where),
+        columns,
+        options,
+        watermark,
+        [identifier(k, "column", upstream_where) for k in primary_key],
+    )
+
+
+def _check_readable(node: Node, upstream: Node, where: Location) -> None:
+    if upstream.resource_type == "source":
+        return
+    if upstream.materialized in READABLE_KINDS and upstream.topic:
+        return
+    raise ProjectError(
+        f"model '{node.name}' reads '{upstream.name}', which is materialized as "
+        f"{upstream.materialized} and has no Kafka topic a Flink job can read",
+        location=where,
+        hint=f"materialize '{upstream.name}' as topic or flink",
+    )
+
+
+def _typed_columns(node: Node, upstream: Node, context: CompileContext) -> list[tuple[str, str]]:
+    """Every column of ``upstream`` with its type; a Flink table needs them all declared."""
+    if not upstream.columns:
+        declared_at = context.location(upstream, "name")
+        raise ProjectError(
+            f"model '{node.name}' reads {upstream.resource_type} '{upstream.name}' in a Flink "
+            f"job, but '{upstream.name}' declares no columns",
+            location=context.location(node, "name"),
+            hint=f"declare columns: (name and type of each field) on {upstream.resource_type} "
+            f"'{upstream.name}' at {declared_at}",
+        )
+    columns = []
+    where = context.location(upstream, "name")
+    for column in upstream.columns:
+        if not column.type:
+            raise ProjectError(
+                f"column '{column.name}' of {upstream.resource_type} '{upstream.name}' has no "
+                f"type, and model '{node.name}' reads it in a Flink job",
+                location=where,
+                hint=f"declare it under columns: with a type, e.g. "
+                f"{{ name: {column.name}, type: STRING }}",
+            )
+        columns.append(
+            (identifier(column.name, "column", where), column_type(column.type, column.name, where))
+        )
+    return columns
+
+
+def event_time(node: Node, nodes: Mapping[str, Node]) -> tuple[str, int] | None:
+    """The event-time column of ``node``'s topic and its watermark delay in ms.
+
+    Declared with ``event_time:``; a model that passes its input's event-time column through
+    unchanged (same name, same type) keeps it, so windows work downstream of a filter.
+    """
+    declared = getattr(node.spec, "event_time", None)
+    if declared is not None:
+        return declared.column, parse_duration_ms(declared.watermark)
+    if node.resource_type != "model" or node.analysis is None:
+        return None
+    for parent in node.depends_on:
+        upstream = nodes[parent]
+        found = event_time(upstream, nodes)
+        if found is None:
+            continue
+        mine, theirs = node.column(found[0]), upstream.column(found[0])
+        if (
+            mine is not None
+            and theirs is not None
+            and mine.lineage == (f"{parent}.{found[0]}",)
+            and mine.type == theirs.type
+        ):
+            return found
+    return None
+
+
+def _check_event_time_type(node: Node, column: str, context: CompileContext) -> None:
+    info = node.column(column)
+    where = (
+        context.location(node, "event_time", "column")
+        if getattr(node.spec, "event_time", None)
+        else context.location(node, "name")
+    )
+    if info is None:
+        raise ProjectError(
+            f"{node.resource_type} '{node.name}': event_time column '{column}' is not one of "
+            "its columns",
+            location=where,
+            hint="declare it under columns: with type TIMESTAMP(3)",
+        )
+    if not _EVENT_TIME_TYPE.match((info.type or "").replace(" ", "")):
+        raise ProjectError(
+            f"{node.resource_type} '{node.name}': event_time column '{column}' has type "
+            f"{info.type or 'unknown'}; Flink watermarks need TIMESTAMP(3) or TIMESTAMP_LTZ(3)",
+            location=where,
+            hint="declare the column with type TIMESTAMP(3) (or TIMESTAMP_LTZ(3))",
+        )
+
+
+# -- output -----------------------------------------------------------------------------------
+
+
+def output_table(node: Node, connection: Mapping[str, str], context: CompileContext) -> Table:
+    """The table the job writes the model's topic through."""
+    model: Model = node.spec
+    where = context.location(node, "name")
+    name = identifier(node.name, "model name", where)
+    columns = []
+    for column in node.columns:
+        at = _column_location(node, column.name, context)
+        if not column.type:
+            raise ProjectError(
+                f"model '{node.name}': the type of output column '{column.name}' is unknown",
+                location=at,
+                hint=f"declare it in columns: with a type, e.g. - {{ name: {column.name}, "
+                "type: STRING }",
+            )
+        columns.append(
+            (identifier(column.name, "column", at), column_type(column.type, column.name, at))
+        )
+    fmt = node.format or "json"
+    options: dict[str, str] = {"topic": node.topic or node.name, **connection}
+    primary_key: tuple[str, ...] = ()
+    if emits_updates(node, context.nodes):
+        primary_key = upsert_key(node, context)
+        options = {"connector": "upsert-kafka", **options}
+        options |= _keyed_format(fmt, context, where, read=False)
+    elif model.key:
+        key = _declared_key(node, context)
+        options = {"connector": "kafka", **options}
+        options |= _keyed_format(fmt, context, where, read=False)
+        options["key.fields"] = ";".join(key)
+    else:
+        options = {"connector": "kafka", **options}
+        options |= format_options(fmt, context.runtime, where, read=False)
+    return Table(
+        name, columns, options, None, [identifier(k, "column", where) for k in primary_key]
+    )
+
+
+def _column_location(node: Node, column: str, context: CompileContext) -> Location:
+    for index, declared in enumerate(node.spec.columns):
+        if declared.name == column:
+            return context.location(node, "columns", index)
+    return context.location(node, "name")
+
+
+def _keyed_format(
+    fmt: str, context: CompileContext, where: Location, *, read: bool
+) -> dict[str, str]:
+    options = format_options(fmt, context.runtime, where, prefix="key.", read=read)
+    options |= format_options(fmt, context.runtime, where, prefix="value.", read=read)
+    options["value.fields-include"] = "ALL"
+    return options
+
+
+def emits_updates(node: Node, nodes: Mapping[str, Node]) -> bool:
+    """Whether ``node``'s topic is a changelog: its query updates results, or it passes on the
+    updates of an input that does (a filter over an upsert topic still emits its deletes)."""
+    if node.resource_type != "model" or node.analysis is None:
+        return False
+    return node.analysis.updating or any(emits_updates(nodes[p], nodes) for p in node.depends_on)
+
+
+def upsert_key(node: Node, context: CompileContext) -> tuple[str, ...]:
+    """The primary key of an updating model: its ``key:``, else its GROUP BY columns."""
+    if node.spec.key:
+        return _declared_key(node, context)
+    assert node.analysis is not None
+    found = group_by_columns(node.analysis.expression) or _inherited_key(node, context)
+    if not found:
+        raise ProjectError(
+            f"model '{node.name}': its query updates rows it has already emitted, so its "
+            "topic is written with upsert-kafka, which needs a primary key, and no GROUP BY "
+            "column of the output can serve as one",
+            location=context.location(node, "name"),
+            hint="declare the output columns that identify a row with key: [col, ...]",
+        )
+    return found
+
+
+def _inherited_key(node: Node, context: CompileContext) -> tuple[str, ...]:
+    """The key of an updating input whose key columns this model passes through unchanged."""
+    for parent in node.depends_on:
+        upstream = context.nodes[parent]
+        if not emits_updates(upstream, context.nodes):
+            continue
+        try:
+            theirs = upsert_key(upstream, context)
+        except ProjectError:
+            continue
+        mine = [
+            next((c.name for c in node.columns if c.lineage == (f"{parent}.{k}",)), None)
+            for k in theirs
+        ]
+        if all(mine):
+            return tuple(name for name in mine if name)
+    return ()
+
+
+def _declared_key(node: Node, context: CompileContext) -> tuple[str, ...]:
+    key: tuple[str, ...] = tuple(node.spec.key)
+    produced = {c.name for c in node.columns}
+    for index, column in enumerate(key):
+        if column not in produced:
+            raise ProjectError(
+                f"model '{node.name}': key column '{column}' is not an output column",
+                location=context.location(node, "key", index)
+                if len(key) > 1
+                else context.location(node, "key"),
+                hint="output columns: " + ", ".join(c.name for c in node.columns),
+            )
+    return key
+
+
+def group_by_columns(query: Any) -> tuple[str, ...]:
+    """The output names of the outer SELECT's GROUP BY columns; () unless all are output."""
+    if not isinstance(query, exp.Select):
+        return ()
+    group = query.args.get("group")
+    if group is None or not group.expressions:
+        return ()
+    names = []
+    for grouped in group.expressions:
+        if not isinstance(grouped, exp.Column):
+            return ()
+        output = next(
+            (
+                projection.alias_or_name
+                for projection in query.expressions
+                if _is_column(projection, grouped.name)
+            ),
+            None,
+        )
+        if output is None:
+            return ()
+        names.append(output)
+    return tuple(dict.fromkeys(names))
+
+
+def _is_column(projection: exp.Expression, name: str) -> bool:
+    inner = projection.this if isinstance(projection, exp.Alias) else projection
+    return isinstance(inner, exp.Column) and inner.name == name

@@ -1,0 +1,54 @@
+"""The sections this plugin owns: ``runtime.flink`` and a model's ``flink:`` block."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sluice.project.schema import ConfigMap, Duration, parse_duration_ms
+
+Upgrade = Literal["savepoint", "stateless", "fail"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def http_url(value: str) -> str:
+    """``value`` when it is an http(s) URL with a host; a ValueError that says so otherwise."""
+    parsed = urlparse(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError(f"'{value}' is not an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+class FlinkConfig(_Section):
+    """``runtime.flink``: the session cluster's REST API (and optionally its SQL Gateway)."""
+
+    rest_url: str
+    sql_gateway_url: str | None = None
+    savepoint_dir: str | None = None
+    parallelism: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("rest_url", "sql_gateway_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return http_url(value) if value is not None else None
+
+
+class FlinkModelConfig(_Section):
+    """A model's ``flink:`` block: how its job runs and how it is upgraded."""
+
+    parallelism: Annotated[int, Field(ge=1)] | None = None
+    upgrade: Upgrade = "savepoint"
+    state_ttl: Duration | None = None
+    config: ConfigMap = Field(default_factory=dict)  # extra `SET 'key' = 'value'` options
+
+    @field_validator("state_ttl")
+    @classmethod
+    def _is_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration_ms(value)
+        return value

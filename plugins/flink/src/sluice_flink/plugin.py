@@ -1,0 +1,46 @@
+"""The hook implementations of sluice-flink (thin: the work is in config and compiler)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sluice.compiler import CompileContext
+from sluice.nodes import Node
+from sluice.plugin import hookimpl
+from sluice.plugin.api import Artifact, ConfigSection, Materialization
+from sluice_flink import compiler
+from sluice_flink.config import FlinkConfig, FlinkModelConfig
+
+
+@hookimpl
+def sluice_config_sections() -> Sequence[ConfigSection]:
+    """``runtime.flink`` (stream jobs, savepoints) and a model's ``flink:`` block."""
+    return [
+        ConfigSection(
+            "runtime",
+            "flink",
+            FlinkConfig,
+            ("stream_jobs", "savepoints"),
+            "an Apache Flink session cluster",
+        ),
+        ConfigSection("model", "flink", FlinkModelConfig, (), "how a model's Flink job runs"),
+    ]
+
+
+@hookimpl
+def sluice_materializations() -> Sequence[Materialization]:
+    """``flink``: a Flink SQL job writing an output topic (upsert-kafka when it updates)."""
+    return [
+        Materialization(
+            "flink",
+            ("topics", "stream_jobs"),
+            "a Flink SQL job writing the model's topic (upsert-kafka when the query updates)",
+        )
+    ]
+
+
+@hookimpl
+def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | None:
+    """The Flink job of a ``flink`` model or of a ``topic`` model with SQL."""
+    job = compiler.compile_job(node, context)
+    return [job] if job else None
