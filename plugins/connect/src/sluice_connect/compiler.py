@@ -1,0 +1,179 @@
+"""Compiling sinks (and sources filled by a connector) into Kafka Connect connector configs.
+
+``${VAR}`` references in a connector's ``config:`` stay unresolved in the artifact: the core
+resolves every ``${VAR}`` when it loads the project, so this module reads the value as written
+in the YAML and keeps the reference whenever the text had one. The variable is resolved only
+when the connector is applied, and compiled files never hold the secret it may carry.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from sluice.compiler import CompileContext
+from sluice.errors import ProjectError, did_you_mean
+from sluice.nodes import Node
+from sluice.plugin.api import Artifact
+from sluice_connect.config import SHORT_CLASSES, ConnectorConfig
+
+PLUGIN = "connect"
+RESERVED = {"connector.class": "class", "tasks.max": "tasks_max", "name": "the node's name"}
+_SECRET_KEY = re.compile(r"password|passwd|secret|token|api\.?key|credential", re.IGNORECASE)
+_JSON = "org.apache.kafka.connect.json.JsonConverter"
+_REGISTRY_CONVERTERS = {
+    "avro": "io.confluent.connect.avro.AvroConverter",
+    "protobuf": "io.confluent.connect.protobuf.ProtobufConverter",
+}
+_PLAIN_CONVERTERS = {
+    "csv": "org.apache.kafka.connect.storage.StringConverter",
+    "raw": "org.apache.kafka.connect.converters.ByteArrayConverter",
+}
+
+
+def compile_connector(node: Node, context: CompileContext) -> Artifact | None:
+    """The connector of a ``sink`` model or of a source with a ``connector:`` block."""
+    if node.resource_type not in ("model", "source"):
+        return None
+    block: ConnectorConfig | None = node.spec.extensions.get("connector")
+    what = f"{node.resource_type} '{node.name}'"
+    if node.resource_type == "model" and node.materialized != "sink":
+        if block is not None:
+            raise ProjectError(
+                f"{what} has a connector: block but is materialized as {node.materialized}",
+                location=context.project.origin(node.unique_id).locate("connector", key=True),
+                hint="remove connector:, or make the model a sink (materialized: sink, from: ...)",
+            )
+        return None
+    if block is None:
+        if node.resource_type == "source":
+            return None
+        raise ProjectError(
+            f"{what} is a sink but has no connector: block",
+            location=context.location(node, "name"),
+            hint="add connector: { class: jdbc, config: {...} }",
+        )
+    name = f"{context.project.info.name}-{node.name}"
+    config = {
+        "connector.class": _class_name(block, node, context),
+        "tasks.max": str(block.tasks_max),
+    }
+    if node.resource_type == "model":
+        config["topics"] = ",".join(_input_topics(node, context))
+    config |= converters(_format(node, context), context.runtime, node, context)
+    config |= _user_config(block, node, context)
+    spec = {"name": name, "config": dict(sorted(config.items()))}
+    text = json.dumps(spec, indent=2, sort_keys=True) + "\n"
+    return Artifact(PLUGIN, "connector", name, spec, file=f"{name}.json", text=text)
+
+
+def _class_name(block: ConnectorConfig, node: Node, context: CompileContext) -> str:
+    found = block.class_name()
+    if found is not None:
+        return found
+    raise ProjectError(
+        f"{node.resource_type} '{node.name}': unknown connector class '{block.class_}'",
+        location=context.location(node, "connector", "class"),
+        hint=did_you_mean(block.class_, SHORT_CLASSES)
+        or "short names: " + ", ".join(sorted(SHORT_CLASSES)) + "; or write the full Java class",
+    )
+
+
+def _input_topics(node: Node, context: CompileContext) -> list[str]:
+    topics = []
+    for upstream in context.upstream(node):
+        if not upstream.topic:
+            raise ProjectError(
+                f"sink '{node.name}' reads '{upstream.name}', which has no topic",
+                location=context.location(node, "from"),
+                hint="a sink reads sources and models materialized as topics",
+            )
+        topics.append(upstream.topic)
+    return topics
+
+
+def _format(node: Node, context: CompileContext) -> str:
+    if node.resource_type == "model" and node.spec.format is None:
+        formats = sorted({u.format or "json" for u in context.upstream(node)})
+        if len(formats) > 1:
+            raise ProjectError(
+                f"sink '{node.name}' reads topics of different formats ({', '.join(formats)})",
+                location=context.location(node, "from"),
+                hint="split it into one sink per format, or set format: and the converters",
+            )
+    return node.format or "json"
+
+
+def converters(
+    fmt: str, runtime: Mapping[str, Any], node: Node, context: CompileContext
+) -> dict[str, str]:
+    """Key and value converters for records of format ``fmt``."""
+    config: dict[str, str] = {}
+    for side in ("key", "value"):
+        prefix = f"{side}.converter"
+        if fmt == "json":
+            config[prefix] = _JSON
+            config[f"{prefix}.schemas.enable"] = "false"
+        elif fmt in _REGISTRY_CONVERTERS:
+            registry = runtime.get("schema_registry")
+            if registry is None:
+                raise ProjectError(
+                    f"{node.resource_type} '{node.name}': format {fmt} needs the Schema "
+                    "Registry, but runtime.schema_registry is not configured",
+                    location=context.location(node, "name"),
+                    hint="add runtime.schema_registry.url",
+                )
+            config[prefix] = _REGISTRY_CONVERTERS[fmt]
+            config[f"{prefix}.schema.registry.url"] = registry.url
+            if getattr(registry, "basic_auth_user", None):
+                # resolved by the runner when it applies the connector; never compiled in
+                secret = "{{secret:schema_registry.basic_auth_password}}"
+                config[f"{prefix}.basic.auth.credentials.source"] = "USER_INFO"
+                config[f"{prefix}.basic.auth.user.info"] = f"{registry.basic_auth_user}:{secret}"
+        else:
+            config[prefix] = _PLAIN_CONVERTERS[fmt]
+    return config
+
+
+def _user_config(block: ConnectorConfig, node: Node, context: CompileContext) -> dict[str, str]:
+    """The block's ``config:`` with every ``${VAR}`` reference kept as written."""
+    raw = _raw_block(node, context).get("config")
+    raw = raw if isinstance(raw, dict) else {}
+    config = {}
+    for key, value in block.config.items():
+        where = context.location(node, "connector", "config", key)
+        if key in RESERVED:
+            raise ProjectError(
+                f"{node.resource_type} '{node.name}': connector config may not set '{key}'",
+                location=where,
+                hint=f"sluice sets it from {RESERVED[key]}",
+            )
+        written = raw.get(key)
+        if isinstance(written, str) and "${" in written:
+            config[key] = written
+        elif _SECRET_KEY.search(key) and value:
+            raise ProjectError(
+                f"{node.resource_type} '{node.name}': connector config '{key}' holds a "
+                "literal secret, which would be written to target/",
+                location=where,
+                hint=f"reference an environment variable instead: {key}: ${{MY_SECRET}}",
+            )
+        else:
+            config[key] = value
+    return config
+
+
+def _raw_block(node: Node, context: CompileContext) -> dict[str, Any]:
+    """The node's ``connector:`` mapping as written in its YAML file (before ``${}``)."""
+    origin = context.project.origin(node.unique_id)
+    data: Any = origin.doc.data
+    for part in (*origin.path, "connector"):
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return {}
+    return data if isinstance(data, dict) else {}
