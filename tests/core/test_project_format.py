@@ -684,3 +684,15 @@ def test_load_project_raises_errors_that_carry_their_locations(sluice_project):
         ("models/a.yml:6:5", "unknown key 'ownr' in model 'b'", "did you mean 'owner'?"),
     ]
     assert isinstance(caught.value, ProjectError)
+
+
+def test_a_misspelt_required_key_is_one_error_not_also_a_missing_key(sluice_project):
+    project = sluice_project({"stream_project.yml": PROJECT.replace("servers:", "servrs:")})
+
+    result = project.run("validate")
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: stream_project.yml:5:5: unknown key 'servrs' in runtime.stream\n"
+        "  hint: did you mean 'servers'?\n"
+    )

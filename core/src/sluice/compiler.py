@@ -72,6 +72,9 @@ def compile_project(
     errors: list[SluiceError] = []
 
     renders, deps = _render_all(project, cache, errors)
+    # env_var() may have read secrets while rendering: mask them in every output too
+    for secret in project.variables.secrets:
+        project.redact.add(secret)
     _raise(errors)
     graph = Graph(deps.keys(), [(parent, child) for child, parents in deps.items() for parent in parents])
     cycle = graph.find_cycle()
@@ -154,7 +157,8 @@ def _render_all(
                         model.sql, location=origin.sql_location(), models=models, sources=sources,
                         locate=origin.sql_at,
                     )
-                    cache.renders[key] = rendered
+                    if not _has_secret(rendered.sql, project):  # the cache is a file in target/
+                        cache.renders[key] = rendered
                 renders[uid] = rendered
                 parents += [f"source.{s}" for s in rendered.sources] + [f"model.{r}" for r in rendered.refs]
             for index, upstream in enumerate(model.from_):
@@ -189,6 +193,10 @@ def _render_all(
                 errors.append(exc)
         deps[uid] = tuple(dict.fromkeys(parents))
     return renders, deps
+
+
+def _has_secret(text: str, project: Project) -> bool:
+    return any(secret in text for secret in project.variables.secrets if secret)
 
 
 def _still_valid(rendered: Rendered, project: Project, models: Any, sources: Any) -> bool:
@@ -273,7 +281,8 @@ def _resolve_node(
     analysis = None
     if rendered is not None:
         locate = _sql_locator(origin, model.sql or "", rendered.sql)
-        analysis = _analyse(rendered.sql, parents, nodes, locate, cache)
+        own_cache = CompileCache() if _has_secret(rendered.sql, project) else cache
+        analysis = _analyse(rendered.sql, parents, nodes, locate, own_cache)
     node = Node(uid, name, kind, model, origin.file, line, parents, model.tags, sql=rendered.sql if rendered else None,
                 analysis=analysis)
     location = origin.locate("materialized") if model.materialized else origin.locate("name")

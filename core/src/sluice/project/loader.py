@@ -432,6 +432,7 @@ def _validate_entity(
     core_keys = {(f.alias or n) for n, f in model.model_fields.items() if not f.exclude}
     core = {k: v for k, v in item.items() if k in core_keys}
     extensions: dict[str, Any] = {}
+    misspelt: set[str] = set()  # keys suggested for unknown ones: "missing" would repeat them
     scope = _KIND_SCOPE[kind]
     for key, value in item.items():
         if key in core_keys:
@@ -446,13 +447,18 @@ def _validate_entity(
             errors.add(_missing_plugin_error(scope, str(key), origin.locate(key, key=True), []))
         else:
             hint = did_you_mean(str(key), [*core_keys, *owned])
+            if hint:
+                misspelt.add(hint.split("'")[1])
             errors.add(ProjectError(
                 f"unknown key '{key}' in {what}",
                 location=origin.locate(key, key=True),
                 hint=hint or "allowed keys: " + ", ".join(sorted({*core_keys, *owned})),
             ))
     spec, problems = validate(model, core, origin.doc, origin.path, what)
-    errors.add(*problems)
+    errors.add(*(
+        p for p in problems
+        if not any(p.message.endswith(f"missing the required key '{k}'") for k in misspelt)
+    ))
     if spec is None:
         return None
     if kind == "tests":

@@ -29,7 +29,21 @@ def validate(
     try:
         return model.model_validate(data), []
     except ValidationError as exc:
-        return None, [_convert(error, model, doc, path, what) for error in exc.errors()]
+        errors = exc.errors()
+    # a misspelt required key is one mistake: report the unknown key and its suggestion only
+    misspelt = set()
+    for error in errors:
+        if error["type"] == "extra_forbidden":
+            loc = tuple(error["loc"])
+            owner = _model_at(model, loc[:-1])
+            match = did_you_mean(str(loc[-1]), field_names(owner) if owner else [])
+            if match:
+                misspelt.add((*loc[:-1], match.split("'")[1]))
+    return None, [
+        _convert(error, model, doc, path, what)
+        for error in errors
+        if not (error["type"] == "missing" and tuple(error["loc"]) in misspelt)
+    ]
 
 
 def _model_at(model: type[BaseModel], loc: Iterable[Any]) -> type[BaseModel] | None:
