@@ -13,6 +13,7 @@ import difflib
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import jinja2
@@ -39,14 +40,15 @@ class _Recorder:
     sources: Collection[str]
     vars: Mapping[str, Any]
     variables: Variables
-    location: Location
+    location: Location | Callable[[], Location]  # a callable is worked out only on error
     refs: list[str] = field(default_factory=list)
     used_sources: list[str] = field(default_factory=list)
     vars_used: dict[str, Any] = field(default_factory=dict)
     env_used: dict[str, str | None] = field(default_factory=dict)
 
     def fail(self, message: str, hint: str | None) -> ProjectError:
-        return ProjectError(message, location=self.location, hint=hint)
+        location = self.location() if callable(self.location) else self.location
+        return ProjectError(message, location=location, hint=hint)
 
     def ref(self, name: Any, *extra: Any) -> str:
         if extra or not isinstance(name, str):
@@ -214,6 +216,17 @@ def _call_column(line: str, function: str, args: list[Any]) -> int | None:
     return match.start() + 1 if match else None
 
 
+def _locate_call(
+    locate: Callable[[int, int | None], Location],
+    lines: list[str],
+    lineno: int,
+    function: str,
+    args: list[Any],
+) -> Location:
+    line = lines[lineno - 1] if lineno <= len(lines) else ""
+    return locate(lineno, _call_column(line, function, args))
+
+
 def _evaluate_simple(
     ast: jn.Template,
     recorder: _Recorder,
@@ -240,7 +253,6 @@ def _evaluate_simple(
         ):
             return None
         args = [arg.value for arg in node.args]  # type: ignore[attr-defined]
-        line = lines[node.lineno - 1] if node.lineno <= len(lines) else ""
-        recorder.location = locate(node.lineno, _call_column(line, node.node.name, args))
+        recorder.location = partial(_locate_call, locate, lines, node.lineno, node.node.name, args)
         parts.append(str(functions[node.node.name](*args)))
     return "".join(parts)
