@@ -29,6 +29,9 @@ class ConfigSection:
     model: type[BaseModel]
     capabilities: tuple[str, ...] = ()
     description: str = ""
+    # leave ``${VAR}`` in this block as written: the plugin resolves it when it applies, so
+    # secrets never reach compiled artifacts and offline commands need no credentials
+    keep_variables: bool = False
 
 
 @dataclass(frozen=True)

@@ -175,7 +175,8 @@ def load_project(
             location=Location(project_doc.file, 1, 1),
             hint="start it with:\nproject:\n  name: my-project",
         )
-    sql_keys = {"sql"}  # SQL is Jinja: ${...} stays as written there
+    # SQL is Jinja, and blocks whose plugin resolves variables itself: ${...} stays as written
+    sql_keys = {"sql"} | {s.key for _, s in sections if s.scope != "runtime" and s.keep_variables}
     raw = _interpolate(raw, project_doc, variables, sql_keys)
     header = {k: v for k, v in raw.items() if k not in FOLDERS}
     top, top_errors = validate(
@@ -407,7 +408,7 @@ def _validate_runtime(
             continue
         if value is None:
             value = {}
-        plugin, section = owned[key]
+        _plugin, section = owned[key]
         model, problems = validate(section.model, value, doc, (*base, key), f"runtime.{key}")
         errors.add(*problems)
         if model is not None:
@@ -501,7 +502,7 @@ def _attach_sql_files(
 ) -> None:
     for name, path in sql_files:
         display = reader.display(path)
-        digest, data = reader.read_bytes(path)
+        _digest, data = reader.read_bytes(path)
         text = data.decode("utf-8", errors="replace")
         uid = f"model.{name}"
         existing = models.get(name)

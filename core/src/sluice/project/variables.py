@@ -110,7 +110,10 @@ class Variables:
             return
         names = sorted(self.missing)
         first = self.missing[names[0]]
-        where = ", ".join(f"{name} ({self.missing[name]})" for name in names)
+        if len(names) == 1:
+            where = names[0]  # its location heads the message already
+        else:
+            where = ", ".join(f"{name} ({self.missing[name]})" for name in names)
         raise ProjectError(
             f"environment variable{'s' if len(names) > 1 else ''} not set: {where}",
             location=first,

@@ -138,9 +138,7 @@ def converters(
 
 
 def _user_config(block: ConnectorConfig, node: Node, context: CompileContext) -> dict[str, str]:
-    """The block's ``config:`` with every ``${VAR}`` reference kept as written."""
-    raw = _raw_block(node, context).get("config")
-    raw = raw if isinstance(raw, dict) else {}
+    """The block's ``config:``; ``${VAR}`` references stay as written (resolved at apply)."""
     config = {}
     for key, value in block.config.items():
         where = context.location(node, "connector", "config", key)
@@ -150,30 +148,12 @@ def _user_config(block: ConnectorConfig, node: Node, context: CompileContext) ->
                 location=where,
                 hint=f"sluice sets it from {RESERVED[key]}",
             )
-        written = raw.get(key)
-        if isinstance(written, str) and "${" in written:
-            config[key] = written
-        elif _SECRET_KEY.search(key) and value:
+        if _SECRET_KEY.search(key) and value and "${" not in value:
             raise ProjectError(
                 f"{node.resource_type} '{node.name}': connector config '{key}' holds a "
                 "literal secret, which would be written to target/",
                 location=where,
                 hint=f"reference an environment variable instead: {key}: ${{MY_SECRET}}",
             )
-        else:
-            config[key] = value
+        config[key] = value
     return config
-
-
-def _raw_block(node: Node, context: CompileContext) -> dict[str, Any]:
-    """The node's ``connector:`` mapping as written in its YAML file (before ``${}``)."""
-    origin = context.project.origin(node.unique_id)
-    data: Any = origin.doc.data
-    for part in (*origin.path, "connector"):
-        if isinstance(data, dict):
-            data = data.get(part)
-        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
-            data = data[part]
-        else:
-            return {}
-    return data if isinstance(data, dict) else {}

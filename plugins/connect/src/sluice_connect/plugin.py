@@ -19,8 +19,12 @@ def sluice_config_sections() -> Sequence[ConfigSection]:
         ConfigSection(
             "runtime", "connect", ConnectConfig, ("connectors",), "a Kafka Connect cluster"
         ),
-        ConfigSection("model", "connector", ConnectorConfig, (), "a sink's connector"),
-        ConfigSection("source", "connector", ConnectorConfig, (), "a source's connector"),
+        ConfigSection(
+            "model", "connector", ConnectorConfig, (), "a sink's connector", keep_variables=True
+        ),
+        ConfigSection(
+            "source", "connector", ConnectorConfig, (), "a source's connector", keep_variables=True
+        ),
     ]
 
 

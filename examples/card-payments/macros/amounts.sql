@@ -1,0 +1,1 @@
+{% macro is_large(column) %}{{ column }} >= {{ var("large_amount") }}{% endmacro %}
