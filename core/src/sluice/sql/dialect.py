@@ -3,41 +3,63 @@
 sqlglot has no Flink dialect, and none of its dialects accepts Flink's table arguments
 (``TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '1' MINUTE)``). The base dialect already parses
 almost everything else Flink uses (``FOR SYSTEM_TIME AS OF``, OVER windows, ``UNNEST``,
-``LATERAL TABLE(...)``, CTEs), so this dialect starts from it and changes only:
+``LATERAL TABLE(...)``, MATCH_RECOGNIZE, CTEs), so this dialect starts from it.
 
-* the tokenizer: backticks quote identifiers, and ``MATCH_RECOGNIZE`` is a keyword;
-* the parser: ``TABLE <name> [PARTITION BY ...]`` is accepted as a function argument, and a
-  call whose arity does not fit a sqlglot built-in of the same name is kept as a plain call
-  (Flink user functions often share names with built-ins of other engines);
-* the generator: Flink's spelling of a few types and of temporal joins.
+It deliberately subclasses neither sqlglot's ``Parser`` nor its ``Generator`` (nor any
+expression class): with the compiled build of sqlglot (``sqlglotc``, about three times faster)
+those are native classes that Python code cannot subclass. What Flink needs on top is done
+around them instead:
+
+* the tokenizer (a Python class in both builds): backticks quote identifiers,
+  ``MATCH_RECOGNIZE`` is a keyword, and ``SESSION`` is a plain name (so ``SESSION(...)`` is
+  a call, the session window TVF);
+* :meth:`Flink.tokenize` rewrites a table argument ``TABLE t [PARTITION BY k]`` into the call
+  ``TABLE(t [, PARTITION_BY(k)])``, which the stock parser reads as
+  ``Anonymous(TABLE, [Column t, ...])``;
+* :meth:`Flink.generate` writes such trees back in Flink's spelling.
 
 Once this module is imported, ``sqlglot.parse_one(sql, read="flink")`` works.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
-from sqlglot.generator import Generator
-from sqlglot.parser import Parser
-from sqlglot.tokens import Tokenizer, TokenType
+from sqlglot.errors import ErrorLevel, ParseError
+from sqlglot.tokens import Token, Tokenizer, TokenType
 
-__all__ = ["Flink", "TableArgument", "WINDOW_TVFS"]
+__all__ = ["WINDOW_TVFS", "Flink", "table_argument"]
 
 #: The window table-valued functions of Flink, by upper-case name.
 WINDOW_TVFS: frozenset[str] = frozenset({"TUMBLE", "HOP", "CUMULATE", "SESSION"})
 
+# The pseudo function that carries SESSION's `PARTITION BY` keys inside `TABLE(...)`.
+_PARTITION_BY = "PARTITION_BY"
+_NAME_TOKENS = (TokenType.VAR, TokenType.IDENTIFIER)
 
-class TableArgument(exp.Expression):
-    """A table passed to a table function: ``TABLE t`` or ``TABLE t PARTITION BY k``.
 
-    ``this`` is the :class:`sqlglot.exp.Table`; ``partition_by`` the optional key expressions
-    (Flink's ``SESSION`` window TVF partitions its input that way).
+def table_argument(node: exp.Expr | None) -> tuple[exp.Column, list[exp.Expr]] | None:
+    """If ``node`` is a Flink table argument (``TABLE t [PARTITION BY k]``), its parts.
+
+    Returns the table as a :class:`sqlglot.exp.Column` (its ``parts`` name the table) and the
+    partition keys, or None when ``node`` is something else.
     """
-
-    arg_types: ClassVar[dict[str, bool]] = {"this": True, "partition_by": False}
+    if not (
+        isinstance(node, exp.Anonymous)
+        and node.name.upper() == "TABLE"
+        and node.expressions
+        and isinstance(node.expressions[0], exp.Column)
+    ):
+        return None
+    keys: list[exp.Expr] = []
+    for extra in node.expressions[1:]:
+        if isinstance(extra, exp.Anonymous) and extra.name.upper() == _PARTITION_BY:
+            for key in extra.expressions:
+                keys.extend(key.expressions if isinstance(key, exp.Tuple) else [key])
+    return node.expressions[0], keys
 
 
 class Flink(Dialect):
@@ -50,64 +72,146 @@ class Flink(Dialect):
         IDENTIFIERS: ClassVar[list[str | tuple[str, str]]] = ["`"]
         QUOTES: ClassVar[list[str | tuple[str, str]]] = ["'"]
         KEYWORDS: ClassVar[dict[str, TokenType]] = {
-            **Tokenizer.KEYWORDS,
+            **{k: v for k, v in Tokenizer.KEYWORDS.items() if k != "SESSION"},
             # The base tokenizer reads MATCH_RECOGNIZE as a name, so `t MATCH_RECOGNIZE (...)`
             # would alias the table instead of starting the clause.
             "MATCH_RECOGNIZE": TokenType.MATCH_RECOGNIZE,
         }
 
-    class Parser(Parser):
-        # SESSION is a keyword (ALTER SESSION) to sqlglot, but also a window TVF to Flink.
-        FUNC_TOKENS: ClassVar[set[TokenType]] = {*Parser.FUNC_TOKENS, TokenType.SESSION}
+    def tokenize(self, sql: str, dialect: Any = None) -> list[Token]:
+        """Tokenize, then turn table arguments into calls the stock parser understands."""
+        tokens = super().tokenize(sql, dialect)
+        if not any(t.token_type == TokenType.TABLE for t in tokens):
+            return tokens  # the common case costs one scan
+        return _wrap_table_arguments(tokens)
 
-        def _parse_primary(self) -> exp.Expr | None:
-            # `TABLE t` is how Flink passes a table to a TVF. `TABLE(` is left alone: it is the
-            # `FROM TABLE(f(...))` wrapper, which the base parser already reads as a call.
-            curr, nxt = self._curr, self._next
-            if (
-                curr is not None
-                and curr.token_type == TokenType.TABLE
-                and nxt is not None
-                and nxt.token_type in (TokenType.VAR, TokenType.IDENTIFIER)
-            ):
-                self._advance()
-                table = self._parse_table_parts()
-                partition = self._parse_partition_by()
-                return self.expression(TableArgument(this=table, partition_by=partition or None))
-            return super()._parse_primary()
+    def parse(self, sql: str, **opts: Any) -> list[exp.Expr | None]:
+        """Parse; a call that does not fit the sqlglot built-in of its name is kept as is.
 
-        def validate_expression(self, expression: Any, args: list | None = None) -> Any:
-            # Only function calls pass `args`. A call that does not fit the built-in of the
-            # same name (e.g. a user table function `split(s)` vs sqlglot's two-argument SPLIT)
-            # is a user function to Flink: keep it as an anonymous call instead of failing.
-            if (
-                args is not None
-                and isinstance(expression, exp.Func)
-                and expression.error_messages(args)
-            ):
-                name = type(expression).sql_names()[0]
-                return exp.Anonymous(this=name, expressions=list(args))
-            return super().validate_expression(expression, args)
+        Flink user functions often share a name, not the arity, with a built-in of another
+        engine (a table function ``split(s)`` vs sqlglot's two-argument SPLIT). Flink resolves
+        those itself, so such a query is parsed again without sqlglot's arity checks.
+        """
+        try:
+            return super().parse(sql, **opts)
+        except ParseError as error:
+            if opts.get("error_level") is not None or not _is_call_arity_error(error):
+                raise
+        parser = self.parser(error_level=ErrorLevel.IGNORE)
+        trees = parser.parse(self.tokenize(sql), sql)
+        if parser.errors:
+            raise parser.errors[0]
+        for tree in trees:
+            # On that path `, LATERAL TABLE(f(x))` lands in Hive's `laterals` slot (LATERAL
+            # VIEW); put it back among the joins, where a comma join of it belongs.
+            for select in tree.find_all(exp.Select) if tree is not None else ():
+                for lateral in select.args.get("laterals") or ():
+                    select.append("joins", exp.Join(this=lateral.pop()))
+                select.set("laterals", None)
+        return trees
 
-    class Generator(Generator):
-        TYPE_MAPPING: ClassVar[dict[exp.DataType.Type, str]] = {
-            **Generator.TYPE_MAPPING,
-            exp.DataType.Type.TEXT: "STRING",
-            exp.DataType.Type.TIMESTAMPLTZ: "TIMESTAMP_LTZ",
-            exp.DataType.Type.VARBINARY: "VARBINARY",
-        }
-
-        def version_sql(self, expression: exp.Version) -> str:
-            # Flink only has the SQL:2011 spelling of a temporal join.
-            return f"FOR SYSTEM_TIME {expression.text('kind')} {self.sql(expression, 'expression')}"
-
-        TRANSFORMS: ClassVar[dict[type[exp.Expr], Any]] = {
-            **Generator.TRANSFORMS,
-            TableArgument: lambda self, e: _table_argument_sql(self, e),
-        }
+    def generate(self, expression: exp.Expr, copy: bool = True, **opts: Any) -> str:
+        """Write a tree as Flink SQL (table arguments, temporal joins, Flink type names)."""
+        expression = _to_flink_spelling(expression.copy() if copy else expression, self)
+        return super().generate(expression, copy=False, **opts)
 
 
-def _table_argument_sql(generator: Generator, expression: TableArgument) -> str:
-    partition = generator.expressions(expression, key="partition_by", flat=True)
-    text = f"TABLE {generator.sql(expression, 'this')}"
-    return f"{text} PARTITION BY {partition}" if partition else text
+_ARITY_ERROR = re.compile(
+    r"Required keyword: '\w+' missing for <class '[\w.]*\.(\w+)'>|The number of provided arguments"
+)
+
+
+def _is_call_arity_error(error: ParseError) -> bool:
+    description = str(error.errors[0].get("description") or "") if error.errors else ""
+    match = _ARITY_ERROR.match(description)
+    if match is None:
+        return False
+    if match.group(1) is None:
+        return True  # only function calls count their arguments
+    # "Required keyword" is also how sqlglot reports `a >` with nothing after it; only a
+    # function class counts here.
+    node_class = getattr(exp, match.group(1), None)
+    return isinstance(node_class, type) and issubclass(node_class, exp.Func)
+
+
+def _token(kind: TokenType, text: str, near: Token) -> Token:
+    # Synthetic tokens take the position of the token they sit next to, so errors still point
+    # into the user's text.
+    return Token(kind, text, near.line, near.col, near.start, near.end)
+
+
+def _wrap_table_arguments(tokens: list[Token]) -> list[Token]:
+    """``TABLE a.b PARTITION BY k`` -> ``TABLE ( a.b , PARTITION_BY ( k ) )``.
+
+    ``TABLE (`` is left alone: that is the ``FROM TABLE(f(...))`` wrapper the base parser
+    already reads. Partition keys run to the next top-level comma or closing parenthesis.
+    """
+    out: list[Token] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        token = tokens[i]
+        out.append(token)
+        i += 1
+        if (
+            token.token_type != TokenType.TABLE
+            or i >= n
+            or tokens[i].token_type not in _NAME_TOKENS
+        ):
+            continue
+        out.append(_token(TokenType.L_PAREN, "(", token))
+        out.append(tokens[i])  # the table name, maybe dotted: cat.db.t
+        i += 1
+        while i + 1 < n and tokens[i].token_type == TokenType.DOT:
+            out.extend(tokens[i : i + 2])
+            i += 2
+        last = out[-1]
+        if i < n and tokens[i].token_type == TokenType.PARTITION_BY:
+            partition = tokens[i]
+            out.append(_token(TokenType.COMMA, ",", partition))
+            out.append(_token(TokenType.VAR, _PARTITION_BY, partition))
+            out.append(_token(TokenType.L_PAREN, "(", partition))
+            i += 1
+            depth = 0
+            while i < n:
+                kind = tokens[i].token_type
+                if depth == 0 and kind in (TokenType.COMMA, TokenType.R_PAREN):
+                    break
+                depth += (kind == TokenType.L_PAREN) - (kind == TokenType.R_PAREN)
+                out.append(tokens[i])
+                i += 1
+            last = out[-1]
+            out.append(_token(TokenType.R_PAREN, ")", last))
+        out.append(_token(TokenType.R_PAREN, ")", last))
+    return out
+
+
+# Types whose sqlglot spelling is not Flink's.
+_FLINK_TYPE_NAMES = {
+    exp.DataType.Type.TEXT: "STRING",
+    exp.DataType.Type.TIMESTAMPLTZ: "TIMESTAMP_LTZ",
+}
+
+
+def _to_flink_spelling(tree: exp.Expr, dialect: Dialect) -> exp.Expr:
+    """Rewrite, in place, the nodes the stock generator would not write as Flink SQL."""
+    for node in list(tree.walk()):
+        if isinstance(node, exp.Anonymous) and (parts := table_argument(node)) is not None:
+            table, keys = parts
+            text = f"TABLE {dialect.generate(table, copy=False)}"
+            if keys:
+                rendered = ", ".join(dialect.generate(key) for key in keys)
+                text += (
+                    f" PARTITION BY ({rendered})" if len(keys) > 1 else f" PARTITION BY {rendered}"
+                )
+            node.replace(exp.Var(this=text))
+        elif isinstance(node, exp.Version):
+            node.set("this", exp.Var(this="SYSTEM_TIME"))  # FOR SYSTEM_TIME AS OF, not TIMESTAMP
+        elif isinstance(node, exp.RegexpLike):
+            # Flink has no REGEXP_LIKE; its REGEXP(string, pattern) is the same test.
+            node.replace(exp.Anonymous(this="REGEXP", expressions=[node.this, node.expression]))
+        elif isinstance(node, exp.DataType) and node.this in _FLINK_TYPE_NAMES:
+            name = _FLINK_TYPE_NAMES[node.this]
+            size = ", ".join(dialect.generate(e) for e in node.expressions)
+            text = f"{name}({size})" if size else name
+            node.replace(exp.DataType(this=exp.DataType.Type.USERDEFINED, kind=text))
+    return tree

@@ -1,0 +1,858 @@
+"""Analysis of one model's Flink SQL: its inputs, output columns, lineage and state.
+
+The query is parsed once with the :mod:`~sluice.sql.dialect` and walked by hand. sqlglot's
+``qualify`` and ``lineage`` helpers would do part of this, but they copy and re-walk the tree
+several times; a compile of thousands of models cannot afford that.
+
+The walk keeps one :class:`_Scope` per SELECT: the sources of its FROM clause (tables, CTEs,
+subqueries, window TVFs, UNNEST and LATERAL TABLE), each with the columns it offers. Every
+column reference is resolved against the scope (then the enclosing ones, for correlated
+subqueries), which both checks it and tells where its value comes from.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+from sluice.errors import did_you_mean
+from sluice.sql.dialect import WINDOW_TVFS, Flink, table_argument
+from sluice.sql.errors import SqlAnalysisError, SqlSyntaxError
+
+__all__ = ["ColumnRef", "OutputColumn", "SqlAnalysis", "analyze_query"]
+
+
+@dataclass(frozen=True, order=True)
+class ColumnRef:
+    """One upstream column an output column is computed from."""
+
+    relation: str
+    column: str
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """A column of the query's result: its name, Flink type (when known) and lineage."""
+
+    name: str
+    type: str | None
+    lineage: tuple[ColumnRef, ...]
+
+
+@dataclass(frozen=True)
+class SqlAnalysis:
+    """What the compiler needs to know about one model's query."""
+
+    relations: tuple[str, ...]
+    stateful: bool
+    stateful_constructs: tuple[str, ...]
+    updating: bool
+    columns: tuple[OutputColumn, ...]
+    expression: exp.Expression = field(compare=False, hash=False, repr=False)
+
+
+# --------------------------------------------------------------------------------------------
+# Internal model
+
+
+@dataclass(frozen=True)
+class _Col:
+    name: str
+    type: str | None
+    lineage: frozenset[ColumnRef]
+
+
+@dataclass
+class _Source:
+    """Something a FROM clause reads from, as the SELECT around it sees it."""
+
+    alias: str  # the qualifier columns use: the alias, else the table's name
+    label: str  # how messages name it
+    columns: dict[str, _Col]  # in declared order
+    complete: bool = True  # False when more columns may exist than we know of
+    relation: str | None = None  # the upstream relation unknown columns come from
+    window: str | None = None  # "TUMBLE", ... when this is (or carries) a window TVF
+    correlated: bool = False  # UNNEST / LATERAL TABLE: computed per row of the left side
+
+    def has_window_columns(self) -> bool:
+        return "window_start" in self.columns and "window_end" in self.columns
+
+
+@dataclass
+class _Scope:
+    sources: list[_Source]
+    parent: _Scope | None = None
+    ctes: dict[str, _Result] = field(default_factory=dict)
+    # MATCH_RECOGNIZE pattern variables qualify columns of the clause's input.
+    pattern_source: _Source | None = None
+    pattern_vars: frozenset[str] = frozenset()
+
+
+@dataclass
+class _Result:
+    columns: list[_Col]
+    window: str | None = None  # the window TVF the result's window_start/window_end come from
+
+
+_TIME_TYPES = re.compile(r"^\s*TIMESTAMP(_LTZ)?\b", re.IGNORECASE)
+_COMMA_SPACE = re.compile(r"\s*,\s*")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_TOP_N_FUNCTIONS = (exp.RowNumber, exp.Rank, exp.DenseRank)
+# Aggregates whose result has the type of their argument (Flink keeps AVG of INT an INT).
+_SAME_TYPE_AGGREGATES = (exp.Sum, exp.Min, exp.Max, exp.Avg, exp.First, exp.Last, exp.AnyValue)
+_STRING_FUNCTIONS = (exp.Upper, exp.Lower, exp.Concat, exp.Substring, exp.Trim, exp.Initcap)
+_BOOLEAN_NODES = (exp.Predicate, exp.Connector, exp.Not, exp.Boolean, exp.RegexpLike)
+_QUERIES = (exp.Select, exp.SetOperation)
+_CALLS = (exp.AggFunc, exp.Window)
+_FLINK = Flink()
+
+
+def analyze_query(
+    sql: str, upstream: Mapping[str, Sequence[tuple[str, str | None]]]
+) -> SqlAnalysis:
+    """Parse one model's (already rendered) Flink SQL and analyse it against its inputs.
+
+    ``upstream`` maps relation names to their declared ``(column, type-or-None)`` pairs; a
+    relation that is missing or has no columns is treated as having unknown columns.
+
+    Raises :class:`SqlSyntaxError` when the SQL does not parse and :class:`SqlAnalysisError`
+    when it references unknown columns, leaves an expression unnamed, or expands ``*`` over a
+    relation whose columns are not declared.
+    """
+    tree = parse(sql)
+    analyzer = _Analyzer(sql, upstream)
+    result = analyzer.query(tree, {}, None)
+    relations: dict[str, None] = {}
+    for _, name in sorted(analyzer.relation_refs, key=lambda ref: ref[0]):
+        relations.setdefault(name, None)
+    columns = tuple(
+        OutputColumn(col.name, col.type, tuple(sorted(col.lineage))) for col in result.columns
+    )
+    return SqlAnalysis(
+        relations=tuple(relations),
+        stateful=bool(analyzer.constructs),
+        stateful_constructs=tuple(sorted(analyzer.constructs)),
+        updating=analyzer.updating,
+        columns=columns,
+        expression=tree,
+    )
+
+
+def parse(sql: str) -> exp.Expression:
+    """Parse one Flink SQL query; raise :class:`SqlSyntaxError` with its line and column."""
+    try:
+        statements = [s for s in _FLINK.parse(sql) if s is not None]
+    except ParseError as error:
+        raise _syntax_error(error) from None
+    except TokenError as error:
+        raise _token_error(error, sql) from None
+    if not statements:
+        raise SqlSyntaxError("the query is empty", 1, 1)
+    if len(statements) > 1:
+        raise SqlSyntaxError("a model holds one query; found several statements", 1, 1)
+    tree = statements[0]
+    if not (isinstance(tree, exp.Query) and isinstance(tree, exp.Expression)):
+        raise SqlSyntaxError("a model's SQL must be a query (SELECT ...)", 1, 1)
+    return tree
+
+
+def _syntax_error(error: ParseError) -> SqlSyntaxError:
+    details = error.errors[0] if error.errors else {}
+    description = _ANSI.sub("", str(details.get("description") or error)).splitlines()[0]
+    line, col = details.get("line"), details.get("col")
+    highlight = details.get("highlight") or ""
+    # sqlglot points at the last character of the offending token; point at its first.
+    if isinstance(col, int) and highlight and "\n" not in highlight:
+        col = max(1, col - len(highlight) + 1)
+    near = f" near '{highlight}'" if highlight else ""
+    return SqlSyntaxError(f"syntax error{near}: {description}", line, col)
+
+
+def _token_error(error: TokenError, sql: str) -> SqlSyntaxError:
+    # The tokenizer fails on an unclosed quote or comment. Its cause reads "Missing ' from
+    # <line>:<offset>", the offset being where the quote opened; the error itself says less.
+    # (The compiled sqlglot build chains it as the context rather than the cause.)
+    cause = error.__cause__ or error.__context__
+    match = re.match(r"Missing (.+) from \d+:(\d+)$", str(cause or ""))
+    if match is None:
+        return SqlSyntaxError("syntax error: an unclosed quote or comment")
+    offset = min(int(match.group(2)), len(sql))
+    line = sql.count("\n", 0, offset) + 1
+    column = offset - (sql.rfind("\n", 0, offset) + 1) + 1
+    return SqlSyntaxError(
+        f"syntax error: {match.group(1)} is opened but never closed", line, column
+    )
+
+
+def _position_of(node: exp.Expr, sql: str) -> tuple[int | None, int | None]:
+    """The 1-based line and column where ``node`` starts in ``sql``, when sqlglot kept it."""
+    start: int | None = None
+    for sub in node.walk():
+        offset = sub.meta.get("start")
+        if offset is not None and (start is None or offset < start):
+            start = offset
+    if start is None:
+        return None, None
+    line = sql.count("\n", 0, start) + 1
+    return line, start - (sql.rfind("\n", 0, start) + 1) + 1
+
+
+def _type_text(data_type: exp.DataType) -> str:
+    # `DECIMAL(12, 2)` and `DECIMAL(12,2)` are one type; compare-friendly spelling has no spaces.
+    return _COMMA_SPACE.sub(",", data_type.sql(dialect=_FLINK))
+
+
+def _literal_type(literal: exp.Literal) -> str | None:
+    if literal.is_string:
+        # Flink types 'abc' as CHAR(3); STRING is what a topic schema wants.
+        return "STRING"
+    text = literal.this
+    if re.fullmatch(r"\d+", text):
+        return "INT" if int(text) <= 2**31 - 1 else "BIGINT"
+    match = re.fullmatch(r"(\d*)\.(\d*)", text)
+    if match:
+        whole, fraction = match.group(1).lstrip("0"), match.group(2)
+        return f"DECIMAL({max(len(whole) + len(fraction), 1)},{len(fraction)})"
+    return "DOUBLE"
+
+
+def _window_time_type(time_type: str | None) -> str | None:
+    match = _TIME_TYPES.match(time_type or "")
+    if not match:
+        return None
+    return "TIMESTAMP_LTZ(3)" if match.group(1) else "TIMESTAMP(3)"
+
+
+def _call_name(node: exp.Expr) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).upper()
+    if isinstance(node, exp.Func):
+        return node.sql_name()
+    return ""
+
+
+def _identifier_name(node: exp.Expr | None) -> str:
+    return node.name if node is not None else ""
+
+
+# --------------------------------------------------------------------------------------------
+# The walk
+
+
+class _Analyzer:
+    def __init__(self, sql: str, upstream: Mapping[str, Sequence[tuple[str, str | None]]]):
+        self.sql = sql
+        self.upstream = upstream
+        self.relation_refs: list[tuple[int, str]] = []
+        self.constructs: set[str] = set()
+        self.updating = False
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def error(self, message: str, node: exp.Expr | None, hint: str | None = None) -> None:
+        line, column = _position_of(node, self.sql) if node is not None else (None, None)
+        raise SqlAnalysisError(message, line, column, hint)
+
+    # -- queries --------------------------------------------------------------------------
+
+    def query(
+        self,
+        node: exp.Expr,
+        ctes: dict[str, _Result],
+        parent: _Scope | None,
+        named: bool = True,
+    ) -> _Result:
+        """Analyse a SELECT, a set operation or a parenthesised query.
+
+        ``named``: whether every output column must have a name. Queries whose rows flow to
+        the output (the model, its CTEs and FROM subqueries) must; ``IN (SELECT ...)`` or a
+        scalar subquery need not.
+        """
+        with_ = node.args.get("with_")
+        if with_ is not None:
+            ctes = dict(ctes)
+            for cte in with_.expressions:
+                # A CTE sees the ones defined before it, not itself (no recursion in Flink).
+                ctes[cte.alias] = self._rename(self.query(cte.this, ctes, parent), cte)
+        if isinstance(node, exp.Select):
+            return self.select(node, ctes, parent, named)
+        if isinstance(node, exp.SetOperation):
+            return self.set_operation(node, ctes, parent, named)
+        if isinstance(node, exp.Subquery):
+            return self.query(node.this, ctes, parent, named)
+        self.error("expected a query", node)
+        raise AssertionError  # unreachable: error() raises
+
+    def set_operation(
+        self, node: exp.SetOperation, ctes: dict[str, _Result], parent: _Scope | None, named: bool
+    ) -> _Result:
+        left = self.query(node.this, ctes, parent, named)
+        right = self.query(node.expression, ctes, parent, named=False)  # left names the output
+        kind = node.key.upper()
+        if node.args.get("distinct") or kind != "UNION":
+            # UNION (distinct), INTERSECT and EXCEPT remember every row seen.
+            self.constructs.add(kind)
+            self.updating = True
+        if len(left.columns) != len(right.columns):
+            self.error(
+                f"the two sides of {kind} have {len(left.columns)} and "
+                f"{len(right.columns)} columns",
+                node.expression,
+            )
+        columns = [
+            _Col(a.name, a.type if a.type == b.type else None, a.lineage | b.lineage)
+            for a, b in zip(left.columns, right.columns, strict=True)
+        ]
+        window = left.window if left.window == right.window else None
+        return _Result(columns, window)
+
+    def select(
+        self, node: exp.Select, ctes: dict[str, _Result], parent: _Scope | None, named: bool
+    ) -> _Result:
+        scope = _Scope([], parent, ctes)
+        from_ = node.args.get("from_")
+        if from_ is not None:
+            scope.sources.append(self.source(from_.this, ctes, scope))
+        joins: list[tuple[exp.Join, _Source]] = []
+        for join in node.args.get("joins") or ():
+            source = self.source(join.this, ctes, scope)
+            scope.sources.append(source)
+            joins.append((join, source))
+        for lateral in node.args.get("laterals") or ():
+            # `, LATERAL TABLE(f(x))` sometimes lands here rather than among the joins.
+            scope.sources.append(self.source(lateral, ctes, scope))
+
+        match = node.args.get("match")
+        if match is not None and scope.sources:
+            scope.sources[0] = self.match_recognize(match, scope.sources[0], scope)
+
+        for join, source in joins:
+            for key in ("on", "using"):
+                if join.args.get(key) is not None:
+                    self.references(join.args[key], scope)
+            self.classify_join(join, source, scope, node.args.get("where"))
+
+        calls: list[exp.Expr] = []  # aggregates and OVER windows, for classify_select
+        for key in ("where", "group", "having", "qualify"):
+            clause = node.args.get(key)
+            if clause is not None:
+                self.references(clause, scope, calls if key in ("having", "qualify") else None)
+
+        columns = self.projections(node, scope, calls, named)
+
+        order = node.args.get("order")
+        if order is not None:
+            outputs = {col.name for col in columns}
+            for ordered in order.expressions:
+                item = ordered.this
+                if isinstance(item, exp.Column) and not item.table and item.name in outputs:
+                    continue  # ORDER BY may name an output column
+                self.references(item, scope)
+
+        window = self.classify_select(node, scope, columns, calls)
+        return _Result(columns, window)
+
+    @staticmethod
+    def _rename(result: _Result, node: exp.Expr) -> _Result:
+        """Apply the column list of ``AS t(a, b)`` (or ``WITH t(a, b) AS``) to a result."""
+        alias = node.args.get("alias")
+        names = [c.name for c in alias.columns] if isinstance(alias, exp.TableAlias) else []
+        if not names:
+            return result
+        columns = [
+            _Col(names[i], col.type, col.lineage) if i < len(names) else col
+            for i, col in enumerate(result.columns)
+        ]
+        return _Result(columns, result.window)
+
+    # -- sources --------------------------------------------------------------------------
+
+    def source(self, node: exp.Expr, ctes: dict[str, _Result], scope: _Scope) -> _Source:
+        """The source a FROM / JOIN item offers to its SELECT."""
+        alias = node.alias if isinstance(node, (exp.Table, exp.Subquery, exp.Lateral)) else ""
+        if isinstance(node, (exp.Unnest, exp.Values)):
+            alias = node.alias
+        if isinstance(node, exp.Table):
+            if isinstance(node.this, exp.Anonymous) and node.this.name.upper() == "TABLE":
+                call = node.this.expressions[0] if node.this.expressions else None
+                if call is not None and _call_name(call) in WINDOW_TVFS:
+                    return self.window_tvf(call, alias, ctes, scope)
+                return self.table_function(call, node, scope)
+            version = node.args.get("version")
+            if version is not None:
+                # FOR SYSTEM_TIME AS OF o.proc_time: the time comes from the left side.
+                self.references(version.expression, scope)
+            parts = [part.name for part in node.parts]
+            return self.table(parts, node.this, alias, ctes)
+        if isinstance(node, exp.Subquery):
+            result = self._rename(self.query(node.this, ctes, scope.parent), node)
+            label = alias or "subquery"
+            cols = {col.name: col for col in result.columns}
+            return _Source(alias, label, cols, window=result.window)
+        if isinstance(node, exp.Values):
+            # FROM (VALUES ...) AS t(a, b): constant rows, columns named by the alias.
+            return self._per_row_source(node, alias or "values", frozenset())
+        if isinstance(node, exp.Unnest):
+            lineage = self.references(node, scope)
+            return self._per_row_source(node, alias or "unnest", lineage)
+        if isinstance(node, exp.Lateral):
+            lineage = self.references(node.this, scope)
+            return self._per_row_source(node, alias or "lateral", lineage)
+        self.error(f"unsupported FROM item: {node.sql(dialect=_FLINK)}", node)
+        raise AssertionError
+
+    def table(
+        self, parts: list[str], at: exp.Expr, alias: str, ctes: dict[str, _Result]
+    ) -> _Source:
+        """A named table: a CTE, else an upstream relation (``at`` is where it is named)."""
+        name = ".".join(parts)
+        qualifier = alias or parts[-1]
+        if len(parts) == 1 and name in ctes:
+            result = ctes[name]
+            cols = {col.name: col for col in result.columns}
+            return _Source(qualifier, name, cols, window=result.window)
+        offset = at.meta.get("start", 0)
+        self.relation_refs.append((offset, name))
+        declared = self.upstream.get(name) or ()
+        cols = {
+            col: _Col(col, col_type, frozenset({ColumnRef(name, col)}))
+            for col, col_type in declared
+        }
+        return _Source(qualifier, name, cols, complete=bool(declared), relation=name)
+
+    def _per_row_source(self, node: exp.Expr, label: str, lineage: frozenset[ColumnRef]) -> _Source:
+        alias = node.args.get("alias")
+        names = [c.name for c in alias.columns] if isinstance(alias, exp.TableAlias) else []
+        cols = {name: _Col(name, None, lineage) for name in names}
+        return _Source(label, label, cols, complete=bool(names), correlated=True)
+
+    def table_function(self, call: exp.Expr | None, node: exp.Table, scope: _Scope) -> _Source:
+        """``FROM TABLE(f(...))`` with a user table function: only its alias names columns."""
+        lineage = self.references(call, scope) if call is not None else frozenset()
+        return self._per_row_source(node, node.alias or "table function", lineage)
+
+    def window_tvf(
+        self, call: exp.Expr, alias: str, ctes: dict[str, _Result], scope: _Scope
+    ) -> _Source:
+        """``TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), ...))``: t's columns plus the window's."""
+        kind = _call_name(call)
+        positional: list[exp.Expr] = []
+        named: dict[str, exp.Expr] = {}
+        for arg in call.expressions:
+            if isinstance(arg, exp.Kwarg):
+                named[arg.this.name.upper()] = arg.expression
+            else:
+                positional.append(arg)
+        data = named.get("DATA") or (positional[0] if positional else None)
+        timecol = named.get("TIMECOL") or (positional[1] if len(positional) > 1 else None)
+        argument = table_argument(data)
+        if argument is None:
+            self.error(f"the first argument of {kind} must be `TABLE <name>`", data or call)
+            raise AssertionError
+        table, keys = argument
+        parts = [part.name for part in table.parts]
+        inner = self.table(parts, table.parts[0], "", ctes)
+        for key in keys:
+            self.references(key, _Scope([inner], scope.parent, ctes))
+        if not (
+            isinstance(timecol, exp.Anonymous)
+            and timecol.name.upper() == "DESCRIPTOR"
+            and len(timecol.expressions) == 1
+            and isinstance(timecol.expressions[0], exp.Column)
+        ):
+            self.error(f"the second argument of {kind} must be `DESCRIPTOR(<time column>)`", call)
+            raise AssertionError
+        time = self.resolve(timecol.expressions[0], _Scope([inner], scope.parent, ctes))
+        cols = dict(inner.columns)
+        cols["window_start"] = _Col("window_start", "TIMESTAMP(3)", time.lineage)
+        cols["window_end"] = _Col("window_end", "TIMESTAMP(3)", time.lineage)
+        cols["window_time"] = _Col("window_time", _window_time_type(time.type), time.lineage)
+        return _Source(
+            alias or inner.alias,
+            inner.label,
+            cols,
+            complete=inner.complete,
+            relation=inner.relation,
+            window=kind,
+        )
+
+    def match_recognize(self, node: exp.MatchRecognize, source: _Source, scope: _Scope) -> _Source:
+        """The rows MATCH_RECOGNIZE emits: its PARTITION BY columns, then its MEASURES."""
+        pattern = node.args.get("pattern")
+        variables = frozenset(
+            re.findall(r"[A-Za-z_][A-Za-z0-9_]*", pattern.name if pattern else "")
+        )
+        inner = _Scope([source], scope.parent, scope.ctes, source, variables)
+        cols: dict[str, _Col] = {}
+        for key in node.args.get("partition_by") or ():
+            col = self.resolve(key, inner) if isinstance(key, exp.Column) else None
+            if col is not None:
+                cols[col.name] = col
+        order = node.args.get("order")
+        if order is not None:
+            self.references(order, inner)
+        for define in node.args.get("define") or ():
+            self.references(define.this, inner)
+        rows = node.args.get("rows")
+        if rows is not None and rows.name.startswith("ALL ROWS"):
+            cols.update(source.columns)
+        for measure in node.args.get("measures") or ():
+            expression = measure.this
+            name = expression.alias if isinstance(expression, exp.Alias) else ""
+            if not name:
+                self.unnamed(expression, len(cols))
+            lineage = self.references(expression, inner)
+            cols[name] = _Col(name, self.type_of(expression, inner), lineage)
+        self.constructs.add("MATCH_RECOGNIZE")
+        alias = node.alias or source.alias
+        return _Source(alias, alias, cols)
+
+    # -- columns --------------------------------------------------------------------------
+
+    def projections(
+        self, node: exp.Select, scope: _Scope, calls: list[exp.Expr], named: bool
+    ) -> list[_Col]:
+        columns: list[_Col] = []
+        for item in node.expressions:
+            if isinstance(item, exp.Star):
+                for source in scope.sources:
+                    columns.extend(self.expand(source, item))
+                continue
+            if isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
+                columns.extend(self.expand(self.source_named(item.table, scope, item), item))
+                continue
+            if isinstance(item, exp.Alias):
+                name = item.alias
+            elif isinstance(item, exp.Column):
+                name = item.name
+            else:
+                name = ""
+            if not name:
+                if named:
+                    self.unnamed(item, len(columns))
+                name = f"EXPR${len(columns)}"  # what Flink calls it
+            lineage = self.references(item, scope, calls)
+            columns.append(_Col(name, self.type_of(item, scope), lineage))
+        return columns
+
+    def expand(self, source: _Source, star: exp.Expr) -> list[_Col]:
+        if source.correlated and not source.columns and source.complete is False:
+            self.error(
+                f"cannot expand *: the columns of {source.label} are not known",
+                star,
+                f"name them with an alias, e.g. AS {source.label}(col1, col2)",
+            )
+        if not source.complete:
+            relation = source.relation or source.label
+            self.error(
+                f"cannot expand *: the columns of `{relation}` are not declared",
+                star,
+                f"declare `columns:` on {relation}, or list the columns you need instead of *",
+            )
+        return list(source.columns.values())
+
+    def unnamed(self, node: exp.Expr, index: int) -> None:
+        text = node.sql(dialect=_FLINK)
+        self.error(
+            f"the expression `{text}` has no name; give it one with AS",
+            node,
+            f"write `{text} AS <name>`; Flink would call it EXPR${index}",
+        )
+
+    def source_named(self, qualifier: str, scope: _Scope, node: exp.Expr) -> _Source:
+        for source in scope.sources:
+            if source.alias == qualifier:
+                return source
+        names = [source.alias for source in scope.sources]
+        self.error(f"unknown table or alias '{qualifier}'", node, did_you_mean(qualifier, names))
+        raise AssertionError
+
+    def references(
+        self, node: exp.Expr, scope: _Scope, calls: list[exp.Expr] | None = None
+    ) -> frozenset[ColumnRef]:
+        """Check every column ``node`` references; return the upstream columns they come from.
+
+        Nested queries (``IN (SELECT ...)``, scalar subqueries) are analysed in turn, with
+        ``scope`` as their enclosing scope. Aggregate calls and OVER windows met on the way
+        (outside nested queries) are appended to ``calls``, so that one walk serves both.
+        """
+        lineage: set[ColumnRef] = set()
+        stack = [node]
+        # This loop is the hottest of the analysis: it reads `args` directly rather than
+        # through iter_expressions(), which costs a generator per node.
+        while stack:
+            current = stack.pop()
+            if type(current) is exp.Column:
+                if type(current.this) is not exp.Star:
+                    lineage |= self.resolve(current, scope).lineage
+                continue
+            if isinstance(current, _QUERIES):
+                # Flink plans IN / EXISTS / scalar subqueries as joins, which keep state.
+                self.constructs.add("subquery")
+                for col in self.query(current, scope.ctes, scope, named=False).columns:
+                    lineage |= col.lineage
+                continue
+            if calls is not None and isinstance(current, _CALLS):
+                calls.append(current)
+            children: list[exp.Expr] = []
+            for value in current.args.values():
+                if isinstance(value, exp.Expr):
+                    children.append(value)
+                elif type(value) is list:
+                    children.extend(v for v in value if isinstance(v, exp.Expr))
+            # Reversed so that the first reference in the text is checked first.
+            children.reverse()
+            stack.extend(children)
+        return frozenset(lineage)
+
+    def resolve(self, column: exp.Column, scope: _Scope) -> _Col:
+        """The column ``column`` refers to, looked up from ``scope`` outwards."""
+        name, qualifier = column.name, column.table
+        if column.args.get("db") is not None:
+            # `o.payload.id`: field `id` of the ROW column `payload` of `o`.
+            name, qualifier = qualifier, column.text("db")
+            return self._field_of(self._resolve_name(name, qualifier, scope, column))
+        current: _Scope | None = scope
+        while current is not None:
+            found = self._lookup(name, qualifier, current, column)
+            if found is not None:
+                return found
+            current = current.parent
+        if qualifier:
+            # `payload.id` with no source named `payload`: a field of a ROW column, if any.
+            if any(qualifier in s.columns for s in scope.sources):
+                return self._field_of(self._resolve_name(qualifier, "", scope, column))
+            self.source_named(qualifier, scope, column)  # raises: no such alias anywhere
+        known = sorted({c for source in scope.sources for c in source.columns})
+        where = f" in `{scope.sources[0].label}`" if len(scope.sources) == 1 else ""
+        self.error(f"unknown column '{name}'{where}", column, did_you_mean(name, known))
+        raise AssertionError
+
+    def _resolve_name(self, name: str, qualifier: str, scope: _Scope, node: exp.Column) -> _Col:
+        column = exp.column(name, qualifier or None)
+        column.this.meta.update(node.this.meta)  # errors point at the original reference
+        return self.resolve(column, scope)
+
+    @staticmethod
+    def _field_of(row: _Col) -> _Col:
+        return _Col(row.name, None, row.lineage)
+
+    def _lookup(self, name: str, qualifier: str, scope: _Scope, node: exp.Column) -> _Col | None:
+        if qualifier:
+            source = next((s for s in scope.sources if s.alias == qualifier), None)
+            if source is None and qualifier in scope.pattern_vars:
+                source = scope.pattern_source
+            if source is None:
+                return None
+            return self._column_of(source, name, node)
+        hits = [source for source in scope.sources if name in source.columns]
+        if len(hits) > 1:
+            labels = ", ".join(f"`{s.alias}`" for s in hits)
+            self.error(
+                f"column '{name}' is ambiguous: it is in {labels}",
+                node,
+                f"qualify it, e.g. {hits[0].alias}.{name}",
+            )
+        if hits:
+            return hits[0].columns[name]
+        unknown = [source for source in scope.sources if not source.complete]
+        if unknown:
+            # Some input does not declare its columns: the name may well be one of them.
+            # Lineage then names every such input, since we cannot tell which it is.
+            lineage = frozenset(
+                ColumnRef(s.relation, name) for s in unknown if s.relation is not None
+            )
+            return _Col(name, None, lineage)
+        return None
+
+    def _column_of(self, source: _Source, name: str, node: exp.Column) -> _Col:
+        col = source.columns.get(name)
+        if col is not None:
+            return col
+        if not source.complete:
+            lineage = (
+                frozenset({ColumnRef(source.relation, name)}) if source.relation else frozenset()
+            )
+            return _Col(name, None, lineage)
+        self.error(
+            f"unknown column '{name}' in `{source.label}`",
+            node,
+            did_you_mean(name, source.columns),
+        )
+        raise AssertionError
+
+    # -- types ----------------------------------------------------------------------------
+
+    def type_of(self, node: exp.Expr, scope: _Scope) -> str | None:
+        """The Flink type of an expression, when it can be told cheaply; else None."""
+        if isinstance(node, (exp.Alias, exp.Paren, exp.Neg, exp.Window)):
+            return self.type_of(node.this, scope)
+        if isinstance(node, exp.Column):
+            return self.resolve(node, scope).type
+        if isinstance(node, (exp.Cast, exp.TryCast)):
+            return _type_text(node.to)
+        if isinstance(node, exp.Literal):
+            return _literal_type(node)
+        if isinstance(node, _BOOLEAN_NODES):
+            return "BOOLEAN"
+        if isinstance(node, (exp.Count, *_TOP_N_FUNCTIONS)):
+            return "BIGINT"
+        if isinstance(node, _SAME_TYPE_AGGREGATES):
+            return self.type_of(node.this, scope)
+        if isinstance(node, _STRING_FUNCTIONS):
+            return "STRING"
+        if isinstance(node, exp.Anonymous):
+            name = node.name.upper()
+            if name in ("PROCTIME", "TO_TIMESTAMP_LTZ"):
+                return "TIMESTAMP_LTZ(3)"
+            if name == "CURRENT_WATERMARK" and node.expressions:
+                return self.type_of(node.expressions[0], scope)
+            return None
+        if isinstance(node, (exp.CurrentTimestamp, exp.StrToTime)):
+            return "TIMESTAMP_LTZ(3)" if isinstance(node, exp.CurrentTimestamp) else "TIMESTAMP(3)"
+        if isinstance(node, exp.Case):
+            branches = [i.args.get("true") for i in node.args.get("ifs") or ()]
+            branches.append(node.args.get("default"))
+            return self._common_type(branches, scope)
+        if isinstance(node, exp.Coalesce):
+            return self._common_type([node.this, *node.expressions], scope)
+        if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)):
+            return self._common_type([node.this, node.expression], scope)
+        return None
+
+    def _common_type(self, nodes: Iterable[exp.Expr | None], scope: _Scope) -> str | None:
+        types = {
+            self.type_of(n, scope) for n in nodes if n is not None and not isinstance(n, exp.Null)
+        }
+        return types.pop() if len(types) == 1 else None
+
+    # -- state ----------------------------------------------------------------------------
+
+    def classify_join(
+        self, join: exp.Join, source: _Source, scope: _Scope, where: exp.Expr | None
+    ) -> None:
+        """Name the join's kind: per-row (no state), temporal, interval, window or regular."""
+        if source.correlated:
+            return  # UNNEST / LATERAL TABLE work row by row
+        right = join.this
+        if isinstance(right, exp.Table) and right.args.get("version") is not None:
+            self.constructs.add("temporal JOIN")
+            return
+        condition = join.args.get("on")
+        if condition is None and where is not None:
+            condition = where.this  # FROM a, b WHERE ...: the join condition is in WHERE
+        left_windowed = any(s.has_window_columns() for s in scope.sources if s is not source)
+        if (
+            condition is not None
+            and left_windowed
+            and source.has_window_columns()
+            and _equates(condition, "window_start")
+            and _equates(condition, "window_end")
+        ):
+            self.constructs.add("window JOIN")
+            self.constructs.update(
+                f"window TVF {s.window}" for s in scope.sources if s.window is not None
+            )
+            return
+        if condition is not None and self._has_time_bounds(condition, source, scope):
+            self.constructs.add("interval JOIN")
+            return
+        self.constructs.add("JOIN")
+        # An inner join of append-only inputs only appends; outer joins retract the rows they
+        # padded with NULLs once a match arrives.
+        if join.side in ("LEFT", "RIGHT", "FULL"):
+            self.updating = True
+
+    def _has_time_bounds(self, condition: exp.Expr, right: _Source, scope: _Scope) -> bool:
+        """Whether the condition bounds one side's time by the other's (an interval join)."""
+        for node in condition.walk():
+            if isinstance(node, exp.Between):
+                sides = (node.this, exp.Tuple(expressions=[node.args["low"], node.args["high"]]))
+            elif isinstance(node, (exp.GT, exp.GTE, exp.LT, exp.LTE)):
+                sides = (node.this, node.expression)
+            else:
+                continue
+            a, b = (self._sides_of(side, right, scope) for side in sides)
+            if a and b and a != b and len(a | b) == 2:
+                return True
+        return False
+
+    @staticmethod
+    def _sides_of(node: exp.Expr, right: _Source, scope: _Scope) -> set[bool]:
+        """For each column in ``node``: True when it belongs to the joined source."""
+        sides: set[bool] = set()
+        for col in node.find_all(exp.Column):
+            if col.table:
+                sides.add(col.table == right.alias)
+            else:
+                sides.add(col.name in right.columns)
+        return sides
+
+    def classify_select(
+        self, node: exp.Select, scope: _Scope, columns: list[_Col], calls: list[exp.Expr]
+    ) -> str | None:
+        """Record the state the SELECT keeps; return the window TVF its output carries."""
+        windowed_source = next((s for s in scope.sources if s.has_window_columns()), None)
+        window = windowed_source.window if windowed_source is not None else None
+        before = len(self.constructs)
+        group = node.args.get("group")
+        grouping = {
+            f"aggregate {_call_name(call)}"
+            for call in calls
+            if isinstance(call, exp.AggFunc) and not isinstance(call.parent, exp.Window)
+        }
+        if group is not None:
+            grouping.add("GROUP BY")
+        if grouping:
+            self.constructs.update(grouping)
+            keys = group.expressions if group is not None else []
+            group_windows = [k for k in keys if _call_name(k) in ("TUMBLE", "HOP", "SESSION")]
+            if group_windows:
+                self.constructs.update(f"group window {_call_name(k)}" for k in group_windows)
+            elif windowed_source is not None and _names(keys) >= {"window_start", "window_end"}:
+                pass  # a window aggregation emits each window once, when it closes
+            else:
+                self.updating = True
+        if node.args.get("distinct") is not None:
+            self.constructs.add("DISTINCT")
+            outputs = {col.name for col in columns}
+            if windowed_source is None or not {"window_start", "window_end"} <= outputs:
+                self.updating = True
+        for over in calls:
+            if not isinstance(over, exp.Window) or not over.args.get("over"):
+                continue
+            if isinstance(over.this, _TOP_N_FUNCTIONS):
+                keys = over.args.get("partition_by") or []
+                if windowed_source is not None and _names(keys) >= {"window_start", "window_end"}:
+                    self.constructs.add("window Top-N")
+                else:
+                    self.constructs.add("Top-N")
+                    self.updating = True
+            else:
+                self.constructs.add("OVER window")
+        if node.args.get("limit") is not None:
+            self.constructs.add("LIMIT")
+            self.updating = True
+        if len(self.constructs) > before:
+            self.constructs.update(
+                f"window TVF {s.window}" for s in scope.sources if s.window is not None
+            )
+        outputs = {col.name for col in columns}
+        return window if {"window_start", "window_end"} & outputs else None
+
+
+def _names(nodes: Iterable[exp.Expr]) -> set[str]:
+    return {n.name for n in nodes if isinstance(n, exp.Column)}
+
+
+def _equates(condition: exp.Expr, name: str) -> bool:
+    return any(
+        isinstance(eq.this, exp.Column)
+        and isinstance(eq.expression, exp.Column)
+        and eq.this.name == name == eq.expression.name
+        for eq in condition.find_all(exp.EQ)
+    )
