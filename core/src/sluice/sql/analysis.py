@@ -52,7 +52,23 @@ class SqlAnalysis:
     stateful_constructs: tuple[str, ...]
     updating: bool
     columns: tuple[OutputColumn, ...]
-    expression: exp.Expression = field(compare=False, hash=False, repr=False)
+    sql: str = field(default="", compare=False, repr=False)
+    tree: exp.Expression | None = field(default=None, compare=False, hash=False, repr=False)
+
+    @property
+    def expression(self) -> exp.Expression:
+        """The parsed query; parsed again on first use after the analysis came from a cache."""
+        if self.tree is None:
+            object.__setattr__(self, "tree", parse(self.sql))
+        assert self.tree is not None
+        return self.tree
+
+    def __getstate__(self) -> dict[str, object]:
+        # the tree is large and quick to rebuild: caches keep only the text
+        return {**self.__dict__, "tree": None}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,7 +154,8 @@ def analyze_query(
         stateful_constructs=tuple(sorted(analyzer.constructs)),
         updating=analyzer.updating,
         columns=columns,
-        expression=tree,
+        sql=sql,
+        tree=tree,
     )
 
 
