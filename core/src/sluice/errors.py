@@ -69,9 +69,13 @@ class ProjectErrors(ProjectError):
         first = self.errors[0]
         super().__init__(first.message, location=first.location, hint=first.hint)
 
+    shown = 20  # beyond this the list hides more than it tells
+
     def render(self) -> str:
-        body = "\n".join(error.render() for error in self.errors)
+        body = "\n".join(error.render() for error in self.errors[: self.shown])
         count = len(self.errors)
+        if count > self.shown:
+            body += f"\n... and {count - self.shown} more"
         return f"{body}\n{count} error{'s' if count != 1 else ''} found"
 
 

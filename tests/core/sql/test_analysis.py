@@ -477,3 +477,21 @@ def test_errors_carry_plain_constructor_arguments() -> None:
     assert error.args == ("boom", 1, 2, "try again")
     assert str(error) == "boom"
     assert SqlSyntaxError("bad", 3, 4).args == ("bad", 3, 4)
+
+
+def test_arithmetic_types_follow_flinks_widening_rules() -> None:
+    upstream = {"t": [("v", "BIGINT"), ("n", "INT"), ("amount", "DECIMAL(12,2)"), ("x", "DOUBLE")]}
+    analysis = analyze_query(
+        "SELECT v + n AS a, n - 1 AS b, amount * 2 AS c, amount + amount AS d, "
+        "amount / n AS e, x * n AS f, n % 7 AS g FROM `t`",
+        upstream,
+    )
+    assert [(c.name, c.type) for c in analysis.columns] == [
+        ("a", "BIGINT"),
+        ("b", "INT"),
+        ("c", "DECIMAL(22,2)"),
+        ("d", "DECIMAL(13,2)"),
+        ("e", "DECIMAL(23,13)"),
+        ("f", "DOUBLE"),
+        ("g", "INT"),
+    ]

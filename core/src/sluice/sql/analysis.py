@@ -738,7 +738,9 @@ class _Analyzer:
         if isinstance(node, exp.Coalesce):
             return self._common_type([node.this, *node.expressions], scope)
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.Div, exp.Mod)):
-            return self._common_type([node.this, node.expression], scope)
+            left = self.type_of(node.this, scope)
+            right = self.type_of(node.expression, scope)
+            return _arithmetic_type(type(node).__name__, left, right)
         return None
 
     def _common_type(self, nodes: Iterable[exp.Expr | None], scope: _Scope) -> str | None:
@@ -873,3 +875,54 @@ def _equates(condition: exp.Expr, name: str) -> bool:
         and eq.this.name == name == eq.expression.name
         for eq in condition.find_all(exp.EQ)
     )
+
+
+# -- arithmetic types ---------------------------------------------------------------------------
+
+_INTEGERS = ("TINYINT", "SMALLINT", "INT", "BIGINT")
+_INTEGER_DIGITS = {"TINYINT": 3, "SMALLINT": 5, "INT": 10, "BIGINT": 19}
+_DECIMAL = re.compile(r"^DECIMAL\((\d+),(\d+)\)$")
+_MAX_PRECISION = 38
+
+
+def _as_decimal(type_text: str) -> tuple[int, int] | None:
+    match = _DECIMAL.match(type_text.replace(" ", ""))
+    if match:
+        return int(match.group(1)), int(match.group(2))
+    if type_text in _INTEGER_DIGITS:
+        return _INTEGER_DIGITS[type_text], 0
+    return None
+
+
+def _arithmetic_type(operator: str, left: str | None, right: str | None) -> str | None:
+    """Flink's result type of ``left <op> right`` for numeric operands (None if unknown).
+
+    Integers widen to the larger integer; any DOUBLE makes DOUBLE (FLOAT with FLOAT stays
+    FLOAT); decimals follow Flink's precision and scale rules, capped at 38 digits.
+    """
+    if left is None or right is None:
+        return None
+    left, right = left.upper(), right.upper()
+    if left in _INTEGERS and right in _INTEGERS:
+        return max(left, right, key=_INTEGERS.index)
+    if {left, right} <= {"FLOAT", "DOUBLE", *_INTEGERS} and ("DOUBLE" in (left, right) or "FLOAT" in (left, right)):
+        return "FLOAT" if {left, right} <= {"FLOAT", *_INTEGERS} else "DOUBLE"
+    a, b = _as_decimal(left), _as_decimal(right)
+    if a is None or b is None:
+        return None
+    (p1, s1), (p2, s2) = a, b
+    if operator in ("Add", "Sub"):
+        scale = max(s1, s2)
+        precision = max(p1 - s1, p2 - s2) + scale + 1
+    elif operator == "Mul":
+        precision, scale = p1 + p2, s1 + s2
+    elif operator == "Div":
+        scale = max(6, s1 + p2 + 1)
+        precision = p1 - s1 + s2 + scale
+    else:  # Mod
+        scale = max(s1, s2)
+        precision = min(p1 - s1, p2 - s2) + scale
+    if precision > _MAX_PRECISION:  # keep the integer digits, give up scale (down to 6)
+        scale = max(min(scale, 6), scale - (precision - _MAX_PRECISION))
+        precision = _MAX_PRECISION
+    return f"DECIMAL({precision},{scale})"
