@@ -6,6 +6,7 @@ The result is a :class:`sluice.manifest.Manifest`; nothing here talks to a remot
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,7 +25,7 @@ from sluice.nodes import ColumnInfo, Node
 from sluice.plugin.api import Artifact, ConfigSection, Materialization
 from sluice.plugin.manager import PluginManager
 from sluice.project import Project
-from sluice.project.schema import Model
+from sluice.project.schema import Model, parse_duration_ms
 from sluice.render import Rendered, SqlRenderer
 
 
@@ -267,8 +268,12 @@ def _resolve_node(
     if kind == "source":
         source = project.sources[name]
         columns = tuple(ColumnInfo(c.name, c.type, c.description, c.classification) for c in source.columns)
+        event_time = None
+        if source.event_time:
+            event_time = (source.event_time.column, parse_duration_ms(source.event_time.watermark))
         return Node(uid, name, kind, source, origin.file, line, (), source.tags, columns=columns,
-                    topic=source.topic, format=source.format)
+                    topic=source.topic, format=source.format, event_time=event_time,
+                    key=tuple(source.key))
     if kind == "test":
         test = project.tests[name]
         return Node(uid, name, kind, test, origin.file, line, parents, test.tags)
@@ -303,8 +308,56 @@ def _resolve_node(
     if definition.output_topic:
         topic = model.topic.name if model.topic and model.topic.name else name
     upstream_format = nodes[parents[0]].format if parents else None
+    upstream = [nodes[p] for p in parents]
+    updating = (analysis is not None and analysis.updating) or any(u.updating for u in upstream)
     return replace(node, materialized=materialized, plugin=plugin, columns=columns, topic=topic,
-                   format=model.format or upstream_format or "json")
+                   format=model.format or upstream_format or "json", updating=updating,
+                   event_time=_event_time(model, columns, upstream),
+                   key=_key(model, analysis, columns, upstream, updating, origin))
+
+
+def _event_time(model: Model, columns: Sequence[ColumnInfo], upstream: Sequence[Node]) -> tuple[str, int] | None:
+    """A declared event time, else the input's when this model passes its time column on
+    unchanged (same name and type), so windows work downstream of a filter."""
+    if model.event_time is not None:
+        return model.event_time.column, parse_duration_ms(model.event_time.watermark)
+    mine = {c.name: c for c in columns}
+    for parent in upstream:
+        if parent.event_time is None:
+            continue
+        column, _ = parent.event_time
+        own, theirs = mine.get(column), parent.column(column)
+        if own and theirs and own.lineage == (f"{parent.unique_id}.{column}",) and own.type == theirs.type:
+            return parent.event_time
+    return None
+
+
+def _key(model: Model, analysis: Any, columns: Sequence[ColumnInfo], upstream: Sequence[Node],
+         updating: bool, origin: Any) -> tuple[str, ...]:
+    """The columns that identify a row: declared, else the GROUP BY columns, else an updating
+    input's key when this model passes those columns through unchanged."""
+    produced = {c.name for c in columns}
+    for index, column in enumerate(model.key):
+        if column not in produced:
+            match = difflib.get_close_matches(column, list(produced), n=1)
+            raise ProjectError(
+                f"model '{model.name}': key column '{column}' is not an output column",
+                location=origin.locate("key", index) if len(model.key) > 1 else origin.locate("key"),
+                hint=f"did you mean '{match[0]}'?" if match else "output columns: " + ", ".join(sorted(produced)),
+            )
+    if model.key:
+        return tuple(model.key)
+    if not updating:
+        return ()
+    if analysis is not None and analysis.group_key:
+        return tuple(analysis.group_key)
+    for parent in upstream:
+        if not parent.updating or not parent.key:
+            continue
+        mine = [next((c.name for c in columns if c.lineage == (f"{parent.unique_id}.{k}",)), None) for k in parent.key]
+        if all(mine):
+            return tuple(name for name in mine if name)
+    return ()
 
 
 def _no_inferred_kind(model: Model, kind: str, analysis: Any, location: Location) -> SluiceError:

@@ -53,6 +53,10 @@ class Node:
     columns: tuple[ColumnInfo, ...] = ()
     topic: str | None = None
     format: str | None = None
+    # stream semantics, derived once in graph order so plugins never walk the graph for them:
+    updating: bool = False  # the topic is a changelog (upserts/deletes), not append-only
+    event_time: tuple[str, int] | None = None  # (column, watermark delay in ms)
+    key: tuple[str, ...] = ()  # the columns that identify a row (declared, GROUP BY or inherited)
 
     def column(self, name: str) -> ColumnInfo | None:
         return next((c for c in self.columns if c.name == name), None)

@@ -52,6 +52,7 @@ class SqlAnalysis:
     stateful_constructs: tuple[str, ...]
     updating: bool
     columns: tuple[OutputColumn, ...]
+    group_key: tuple[str, ...] = ()  # output names of the outer GROUP BY columns, if all are output
     sql: str = field(default="", compare=False, repr=False)
     tree: exp.Expression | None = field(default=None, compare=False, hash=False, repr=False)
 
@@ -154,9 +155,39 @@ def analyze_query(
         stateful_constructs=tuple(sorted(analyzer.constructs)),
         updating=analyzer.updating,
         columns=columns,
+        group_key=group_by_columns(tree),
         sql=sql,
         tree=tree,
     )
+
+
+def group_by_columns(query: exp.Expression) -> tuple[str, ...]:
+    """The output names of the outer SELECT's GROUP BY columns; () unless all are output.
+
+    They identify a row of an aggregation's result, so they make its upsert key.
+    """
+    if not isinstance(query, exp.Select):
+        return ()
+    group = query.args.get("group")
+    if group is None or not group.expressions:
+        return ()
+    names = []
+    for grouped in group.expressions:
+        if not isinstance(grouped, exp.Column):
+            return ()
+        output = next(
+            (p.alias_or_name for p in query.expressions if _is_plain_column(p, grouped.name)),
+            None,
+        )
+        if output is None:
+            return ()
+        names.append(output)
+    return tuple(dict.fromkeys(names))
+
+
+def _is_plain_column(projection: exp.Expression, name: str) -> bool:
+    inner = projection.this if isinstance(projection, exp.Alias) else projection
+    return isinstance(inner, exp.Column) and inner.name == name
 
 
 def parse(sql: str) -> exp.Expression:

@@ -13,9 +13,6 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
-
-from sqlglot import exp
 
 from sluice.compiler import CompileContext
 from sluice.errors import Location, ProjectError
@@ -117,7 +114,7 @@ def input_table(
     upstream_where = context.location(upstream, "name")
     columns = _typed_columns(node, upstream, context)
     watermark = None
-    found = event_time(upstream, context.nodes)
+    found = upstream.event_time
     if found is not None:
         column, delay = found
         _check_event_time_type(upstream, column, context)
@@ -125,7 +122,7 @@ def input_table(
     options: dict[str, str]
     primary_key: tuple[str, ...] = ()
     fmt = upstream.format or "json"
-    if emits_updates(upstream, context.nodes):
+    if upstream.updating:
         primary_key = upsert_key(upstream, context)
         options = {"connector": "upsert-kafka", "topic": upstream.topic or "", **connection}
         options["properties.group.id"] = pipeline
@@ -188,33 +185,6 @@ def _typed_columns(node: Node, upstream: Node, context: CompileContext) -> list[
     return columns
 
 
-def event_time(node: Node, nodes: Mapping[str, Node]) -> tuple[str, int] | None:
-    """The event-time column of ``node``'s topic and its watermark delay in ms.
-
-    Declared with ``event_time:``; a model that passes its input's event-time column through
-    unchanged (same name, same type) keeps it, so windows work downstream of a filter.
-    """
-    declared = getattr(node.spec, "event_time", None)
-    if declared is not None:
-        return declared.column, parse_duration_ms(declared.watermark)
-    if node.resource_type != "model" or node.analysis is None:
-        return None
-    for parent in node.depends_on:
-        upstream = nodes[parent]
-        found = event_time(upstream, nodes)
-        if found is None:
-            continue
-        mine, theirs = node.column(found[0]), upstream.column(found[0])
-        if (
-            mine is not None
-            and theirs is not None
-            and mine.lineage == (f"{parent}.{found[0]}",)
-            and mine.type == theirs.type
-        ):
-            return found
-    return None
-
-
 def _check_event_time_type(node: Node, column: str, context: CompileContext) -> None:
     info = node.column(column)
     where = (
@@ -262,15 +232,14 @@ def output_table(node: Node, connection: Mapping[str, str], context: CompileCont
     fmt = node.format or "json"
     options: dict[str, str] = {"topic": node.topic or node.name, **connection}
     primary_key: tuple[str, ...] = ()
-    if emits_updates(node, context.nodes):
+    if node.updating:
         primary_key = upsert_key(node, context)
         options = {"connector": "upsert-kafka", **options}
         options |= _keyed_format(fmt, context, where, read=False)
     elif model.key:
-        key = _declared_key(node, context)
         options = {"connector": "kafka", **options}
         options |= _keyed_format(fmt, context, where, read=False)
-        options["key.fields"] = ";".join(key)
+        options["key.fields"] = ";".join(node.key)
     else:
         options = {"connector": "kafka", **options}
         options |= format_options(fmt, context.runtime, where, read=False)
@@ -295,21 +264,9 @@ def _keyed_format(
     return options
 
 
-def emits_updates(node: Node, nodes: Mapping[str, Node]) -> bool:
-    """Whether ``node``'s topic is a changelog: its query updates results, or it passes on the
-    updates of an input that does (a filter over an upsert topic still emits its deletes)."""
-    if node.resource_type != "model" or node.analysis is None:
-        return False
-    return node.analysis.updating or any(emits_updates(nodes[p], nodes) for p in node.depends_on)
-
-
 def upsert_key(node: Node, context: CompileContext) -> tuple[str, ...]:
-    """The primary key of an updating model: its ``key:``, else its GROUP BY columns."""
-    if node.spec.key:
-        return _declared_key(node, context)
-    assert node.analysis is not None
-    found = group_by_columns(node.analysis.expression) or _inherited_key(node, context)
-    if not found:
+    """The primary key of an updating model's topic (the core derives ``node.key``)."""
+    if not node.key:
         raise ProjectError(
             f"model '{node.name}': its query updates rows it has already emitted, so its "
             "topic is written with upsert-kafka, which needs a primary key, and no GROUP BY "
@@ -317,68 +274,4 @@ def upsert_key(node: Node, context: CompileContext) -> tuple[str, ...]:
             location=context.location(node, "name"),
             hint="declare the output columns that identify a row with key: [col, ...]",
         )
-    return found
-
-
-def _inherited_key(node: Node, context: CompileContext) -> tuple[str, ...]:
-    """The key of an updating input whose key columns this model passes through unchanged."""
-    for parent in node.depends_on:
-        upstream = context.nodes[parent]
-        if not emits_updates(upstream, context.nodes):
-            continue
-        try:
-            theirs = upsert_key(upstream, context)
-        except ProjectError:
-            continue
-        mine = [
-            next((c.name for c in node.columns if c.lineage == (f"{parent}.{k}",)), None)
-            for k in theirs
-        ]
-        if all(mine):
-            return tuple(name for name in mine if name)
-    return ()
-
-
-def _declared_key(node: Node, context: CompileContext) -> tuple[str, ...]:
-    key: tuple[str, ...] = tuple(node.spec.key)
-    produced = {c.name for c in node.columns}
-    for index, column in enumerate(key):
-        if column not in produced:
-            raise ProjectError(
-                f"model '{node.name}': key column '{column}' is not an output column",
-                location=context.location(node, "key", index)
-                if len(key) > 1
-                else context.location(node, "key"),
-                hint="output columns: " + ", ".join(c.name for c in node.columns),
-            )
-    return key
-
-
-def group_by_columns(query: Any) -> tuple[str, ...]:
-    """The output names of the outer SELECT's GROUP BY columns; () unless all are output."""
-    if not isinstance(query, exp.Select):
-        return ()
-    group = query.args.get("group")
-    if group is None or not group.expressions:
-        return ()
-    names = []
-    for grouped in group.expressions:
-        if not isinstance(grouped, exp.Column):
-            return ()
-        output = next(
-            (
-                projection.alias_or_name
-                for projection in query.expressions
-                if _is_column(projection, grouped.name)
-            ),
-            None,
-        )
-        if output is None:
-            return ()
-        names.append(output)
-    return tuple(dict.fromkeys(names))
-
-
-def _is_column(projection: exp.Expression, name: str) -> bool:
-    inner = projection.this if isinstance(projection, exp.Alias) else projection
-    return isinstance(inner, exp.Column) and inner.name == name
+    return node.key
