@@ -1,0 +1,235 @@
+"""Plan, apply, status and test: the online half of sluice, driven through plugin hooks.
+
+A plan is a value (a list of changes) computed from the compiled project and the live systems;
+apply carries it out node by node in graph order, independent nodes in parallel, and stops the
+dependants of a node that failed. Nothing here knows a concrete system.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+from sluice.errors import SluiceError
+from sluice.plugin.api import ApplyResult, Change, TestResult
+from sluice.plugin.manager import PluginManager
+from sluice.runtime import RunContext
+
+SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The changes that would make the live systems match the project."""
+
+    changes: tuple[Change, ...]
+    prune: bool = False
+
+    @property
+    def actionable(self) -> list[Change]:
+        """The changes apply will carry out (orphan deletes only with --prune)."""
+        return [c for c in self.changes if c.action != "none" and (c.node is not None or self.prune)]
+
+    @property
+    def held_back(self) -> list[Change]:
+        return [c for c in self.changes if c.action == "delete" and c.node is None and not self.prune]
+
+    def destructive(self) -> list[Change]:
+        return [c for c in self.actionable if c.destructive or c.action in ("delete", "replace")]
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(("create", "update", "replace", "delete"), 0)
+        for change in self.actionable:
+            counts[change.action] += 1
+        return counts
+
+
+def make_plan(manager: PluginManager, context: RunContext) -> Plan:
+    artifacts = context.manifest.all_artifacts(set(context.selected))
+    changes = manager.plan([] if context.destroy else artifacts, context)
+    order = {uid: i for i, uid in enumerate(context.manifest.graph.topological_order())}
+    ordered = sorted(changes, key=lambda c: (order.get(c.node or "", len(order)), c.plugin, c.kind, c.name))
+    return Plan(tuple(ordered), prune=context.prune or context.destroy)
+
+
+def render_plan(plan: Plan, redact: Any) -> str:
+    lines = []
+    for change in plan.changes:
+        if change.action == "none":
+            continue
+        held = change in plan.held_back
+        note = "  (left the project; pass --prune to delete)" if held else ""
+        reason = f"  # {change.reason}" if change.reason else ""
+        lines.append(f"{SYMBOLS[change.action]} {change.action} {change.kind} {change.name} ({change.plugin}){reason}{note}")
+        for key, (live, desired) in sorted(change.diff.items()):
+            lines.append(f"    {key}: {_show(live)} -> {_show(desired)}")
+    counts = plan.counts()
+    summary = ", ".join(f"{n} to {action}" for action, n in counts.items())
+    if not plan.actionable:
+        lines.append("No changes: the live systems match the project.")
+    lines.append(f"Plan: {summary}.")
+    return redact("\n".join(lines))
+
+
+def _show(value: Any) -> str:
+    return "(none)" if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def check_safety(plan: Plan, context: RunContext, force: bool) -> None:
+    """Refuse destructive changes in a protected environment unless forced (before any apply)."""
+    environment = context.project.environment
+    allowed = environment.allow_destructive if environment.allow_destructive is not None else not environment.protected
+    risky = plan.destructive()
+    if risky and not allowed and not force:
+        names = ", ".join(f"{c.action} {c.kind} {c.name}" for c in risky[:5])
+        raise SluiceError(
+            f"environment '{context.project.env}' refuses destructive changes: {names}",
+            hint="review the plan; pass --force to carry them out anyway",
+        )
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    node: str
+    results: tuple[ApplyResult, ...]
+
+    @property
+    def failed(self) -> bool:
+        return any(r.status == "error" for r in self.results)
+
+
+def apply_plan(
+    manager: PluginManager, plan: Plan, context: RunContext, threads: int = 4
+) -> list[ApplyResult]:
+    """Carry out ``plan`` in graph order; dependants of a failed node are skipped."""
+    by_node: dict[str, list[Change]] = {}
+    orphans: list[Change] = []
+    for change in plan.actionable:
+        if change.node is None:
+            orphans.append(change)
+        else:
+            by_node.setdefault(change.node, []).append(change)
+    graph = context.manifest.graph
+    failed: set[str] = set()
+    results: list[ApplyResult] = []
+    deleting = context.destroy
+    layers = graph.generations()
+    if deleting:
+        layers = list(reversed(layers))
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="sluice-apply") as pool:
+        for layer in layers:
+            work = [uid for uid in layer if uid in by_node]
+            runnable = []
+            for uid in work:
+                blocked = graph.ancestors(uid) & failed if not deleting else graph.descendants(uid) & failed
+                if blocked:
+                    failed.add(uid)
+                    culprit = sorted(blocked)[0]
+                    results += [ApplyResult(c, "skipped", f"skipped: {culprit} failed") for c in by_node[uid]]
+                    context.echo(f"skip    {uid} (because {culprit} failed)")
+                else:
+                    runnable.append(uid)
+            for outcome in pool.map(lambda uid: _apply_node(manager, uid, by_node[uid], context), runnable):
+                results.extend(outcome.results)
+                if outcome.failed:
+                    failed.add(outcome.node)
+    for change in orphans:
+        results.append(_apply_one(manager, change, context))
+    return results
+
+
+def _apply_node(manager: PluginManager, uid: str, changes: Sequence[Change], context: RunContext) -> NodeOutcome:
+    results = []
+    for change in changes:
+        result = _apply_one(manager, change, context)
+        results.append(result)
+        if result.status == "error":
+            rest = changes[len(results) :]
+            results += [ApplyResult(c, "skipped", f"skipped: {change.kind} {change.name} failed") for c in rest]
+            break
+    return NodeOutcome(uid, tuple(results))
+
+
+def _apply_one(manager: PluginManager, change: Change, context: RunContext) -> ApplyResult:
+    started = time.monotonic()
+    context.echo(f"{change.action:<7} {change.kind} {change.name} ...")
+    try:
+        result = manager.apply(change, context)
+    except SluiceError as exc:
+        result = ApplyResult(change, "error", exc.render())
+    seconds = round(time.monotonic() - started, 3)
+    result = ApplyResult(result.change, result.status, result.message, seconds)
+    word = {"success": "done", "error": "FAILED", "skipped": "skipped"}[result.status]
+    detail = f": {result.message}" if result.message and result.status != "success" else ""
+    context.echo(f"{word:<7} {change.kind} {change.name} ({seconds:.1f}s){detail}")
+    return result
+
+
+def write_run_results(target: Path, command: str, results: Iterable[ApplyResult | TestResult], redact: Any) -> Path:
+    rows = []
+    for r in results:
+        if isinstance(r, ApplyResult):
+            c = r.change
+            rows.append({"node": c.node, "plugin": c.plugin, "action": c.action, "kind": c.kind, "name": c.name,
+                         "status": r.status, "message": r.message, "seconds": r.seconds})
+        else:
+            rows.append({"node": r.test, "status": r.status, "message": r.message, "failures": r.failures,
+                         "details": list(r.details)})
+    data = {"command": command, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"), "results": rows}
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / "run_results.json"
+    path.write_text(redact(json.dumps(data, indent=2, sort_keys=True, default=str)) + "\n", encoding="utf-8")
+    return path
+
+
+def run_tests(manager: PluginManager, tests: Sequence[str], context: RunContext) -> list[TestResult]:
+    results = []
+    for uid in tests:
+        node = context.manifest.nodes[uid]
+        started = time.monotonic()
+        try:
+            result = manager.run_test(node, context)
+        except SluiceError as exc:
+            result = TestResult(uid, "error", exc.render())
+        if result is None:
+            kinds = manager.test_types()
+            result = TestResult(
+                uid, "error",
+                f"no loaded plugin runs tests of type '{node.spec.type}'"
+                + (f" (available: {', '.join(sorted(kinds))})" if kinds else ""),
+            )
+        if result.status == "fail" and node.spec.on_failure == "warn":
+            result = TestResult(result.test, "warn", result.message, result.failures, result.details)
+        context.echo(f"{result.status.upper():<5} {node.name} ({time.monotonic() - started:.1f}s){': ' + result.message if result.message else ''}")
+        results.append(result)
+    return results
+
+
+def write_junit(path: Path, results: Sequence[TestResult], redact: Any) -> None:
+    failures = sum(r.status == "fail" for r in results)
+    errors = sum(r.status == "error" for r in results)
+    cases = []
+    for r in results:
+        name = quoteattr(r.test)
+        body = ""
+        if r.status == "fail":
+            body = f"<failure message={quoteattr(r.message)}>{escape(r.message)}</failure>"
+        elif r.status == "error":
+            body = f"<error message={quoteattr(r.message)}>{escape(r.message)}</error>"
+        elif r.status == "skipped":
+            body = "<skipped/>"
+        cases.append(f"  <testcase classname=\"sluice\" name={name}>{body}</testcase>")
+    xml = (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        f'<testsuite name="sluice" tests="{len(results)}" failures="{failures}" errors="{errors}">\n'
+        + "\n".join(cases) + "\n</testsuite>\n"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(redact(xml), encoding="utf-8")

@@ -1,0 +1,45 @@
+"""What plugins see while they plan, apply, report status or run tests against live systems."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from sluice.capabilities import Capabilities
+from sluice.manifest import Manifest
+from sluice.plugin.api import Artifact
+from sluice.project import Project
+
+
+@dataclass
+class RunContext:
+    """One online run (plan, apply, status, test, destroy) of a project.
+
+    ``selected`` holds the unique ids the user selected; ``project_artifacts(plugin)`` returns
+    every artifact of the whole project, so a plugin can tell a resource whose node was merely
+    not selected from one whose node left the project (only the latter is an orphan).
+    """
+
+    project: Project
+    manifest: Manifest
+    capabilities: Capabilities
+    selected: frozenset[str]
+    destroy: bool = False
+    prune: bool = False
+    allow_recreate: bool = False
+    restart_failed: bool = False
+    echo: Callable[[str], None] = field(default=lambda _text: None)
+    scratch: dict[str, Any] = field(default_factory=dict)  # per-plugin state for one run
+
+    def runtime(self, key: str) -> BaseModel | None:
+        return self.project.runtime.get(key)
+
+    def project_artifacts(self, plugin: str) -> list[Artifact]:
+        return [a for a in self.manifest.all_artifacts() if a.plugin == plugin]
+
+    @property
+    def protected(self) -> bool:
+        return self.project.environment.protected
