@@ -513,8 +513,8 @@ def test_the_example_plugin_answers_every_hook(
     assert (plugin, relay.name) == ("webhook", "webhook-relay")
     check_relay_starts(relay, tmp_path / "dev")
 
-    # destroy: everything registered is planned for deletion
-    doomed = manager.plan([], RunStandIn(session.project.runtime, destroy=True))
+    # destroy: the resources of the given artifacts are planned for deletion
+    doomed = manager.plan(artifacts, RunStandIn(session.project.runtime, destroy=True))
     assert sorted((c.action, c.kind, c.destructive) for c in doomed) == [
         ("delete", "webhook", True),
         ("delete", "webhook_acl", True),

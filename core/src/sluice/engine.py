@@ -53,7 +53,7 @@ class Plan:
 
 def make_plan(manager: PluginManager, context: RunContext) -> Plan:
     artifacts = context.manifest.all_artifacts(set(context.selected))
-    changes = manager.plan([] if context.destroy else artifacts, context)
+    changes = manager.plan(artifacts, context)
     order = {uid: i for i, uid in enumerate(context.manifest.graph.topological_order())}
     ordered = sorted(changes, key=lambda c: (order.get(c.node or "", len(order)), c.plugin, c.kind, c.name))
     return Plan(tuple(ordered), prune=context.prune or context.destroy)

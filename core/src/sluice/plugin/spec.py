@@ -85,10 +85,11 @@ def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | 
 def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[Change] | None:
     """materialize: diff this plugin's desired artifacts with the live system.
 
-    ``artifacts`` holds every artifact this plugin compiled (for the selected nodes); an
-    empty list with ``context.destroy`` set asks for the deletion of everything managed.
-    Return one :class:`Change` per resource that differs, including deletes of resources
-    that the plugin manages and that left the project.
+    ``artifacts`` holds the artifacts this plugin compiled for the selected nodes;
+    ``context.project_artifacts(plugin)`` holds those of the whole project. Return one
+    :class:`Change` per resource that differs, including deletes (``node=None``) of resources
+    the plugin manages whose node left the project — never of resources it does not manage.
+    With ``context.destroy`` set, return deletes of the resources of ``artifacts``.
     """
 
 

@@ -12,19 +12,24 @@ from sluice_webhook.registry import Record, Registry
 
 
 def plan_registry_changes(
-    artifacts: Sequence[Artifact], registry: Registry, *, destroy: bool
+    artifacts: Sequence[Artifact],
+    registry: Registry,
+    *,
+    destroy: bool,
+    project: Sequence[Artifact] | None = None,
 ) -> list[Change]:
     """One change per resource whose file differs from its artifact.
 
     Normally: create what is missing, update what differs, delete what this plugin registered
-    and the project no longer compiles. With ``destroy``: delete the given resources, or every
-    registered one when ``artifacts`` is empty.
+    and the project no longer compiles (``project`` holds every artifact of the project, so a
+    resource of a node that was merely not selected is left alone). With ``destroy``: delete
+    the given resources.
     """
     live = registry.records()
     desired = {(a.kind, a.name): a for a in artifacts}
     if destroy:
-        doomed = [r for key, r in live.items() if not desired or key in desired]
-        return [_delete(r, "destroy", r.node) for r in doomed]
+        return [_delete(r, "destroy", r.node) for key, r in live.items() if key in desired]
+    known = {(a.kind, a.name) for a in (artifacts if project is None else project)}
     changes = []
     for key, artifact in desired.items():
         record = live.get(key)
@@ -35,7 +40,7 @@ def plan_registry_changes(
         diff = _diff(record.spec, artifact.spec)
         if diff:
             changes.append(_change("update", artifact, diff))
-    orphans = [r for key, r in live.items() if key not in desired]
+    orphans = [r for key, r in live.items() if key not in known]
     changes += [_delete(r, "no longer in the project", None) for r in orphans]
     return changes
 

@@ -101,7 +101,13 @@ def sluice_plan(artifacts: Sequence[Artifact], context: Any) -> Sequence[Change]
     registry = _context_registry(context)
     if registry is None:
         return None
-    return plan_registry_changes(artifacts, registry, destroy=getattr(context, "destroy", False))
+    project = getattr(context, "project_artifacts", None)
+    return plan_registry_changes(
+        artifacts,
+        registry,
+        destroy=getattr(context, "destroy", False),
+        project=project(PLUGIN) if project else None,
+    )
 
 
 @hookimpl
