@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sluice.compiler import CompileContext
 from sluice.nodes import Node
 from sluice.plugin import hookimpl
-from sluice.plugin.api import Artifact, ConfigSection, Materialization
-from sluice_flink import compiler
+from sluice.plugin.api import Artifact, ConfigSection, DevService, Materialization
+from sluice_flink import compiler, devstack
 from sluice_flink.config import FlinkConfig, FlinkModelConfig
 
 
@@ -44,3 +44,9 @@ def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | 
     """The Flink job of a ``flink`` model or of a ``topic`` model with SQL."""
     job = compiler.compile_job(node, context)
     return [job] if job else None
+
+
+@hookimpl
+def sluice_dev_services() -> Sequence[DevService]:
+    """A Flink session cluster (JobManager, TaskManager) and its SQL Gateway."""
+    return devstack.dev_services()
