@@ -8,10 +8,11 @@ keys are sorted and ``generated_at`` is the modification time of the newest proj
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import shutil
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,35 +120,53 @@ class Manifest:
         return data
 
     def write(self, target: Path) -> list[Path]:
-        """Write manifest.json and the readable artifacts; returns the files written."""
+        """Write manifest.json and the readable artifacts; returns the files of this compile.
+
+        A file whose content did not change is not rewritten, and files of a previous compile
+        that no node produces any more are removed (an index under ``target/.cache`` records
+        what sluice wrote, so nothing else in ``target/`` is touched).
+        """
         redact = self.project.redact
-        target.mkdir(parents=True, exist_ok=True)
-        written = [_write(target / "manifest.json", redact(_dumps(self.to_json())))]
+        manifest = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), default=str)
+        files = {"manifest.json": redact(manifest) + "\n"}
         grouped: dict[str, list[Artifact]] = {}
         for artifact in self.all_artifacts():
             if artifact.file:
                 grouped.setdefault(f"{artifact.plugin}/{artifact.file}", []).append(artifact)
-        for plugin in {key.split("/", 1)[0] for key in grouped}:
-            shutil.rmtree(target / plugin, ignore_errors=True)  # no stale files of a removed node
         for relative, items in sorted(grouped.items()):
             if len(items) == 1 and items[0].text is not None:
                 text = items[0].text
             else:
-                text = _dumps([dict(a.spec) for a in sorted(items, key=lambda a: a.name)])
-            written.append(_write(target / relative, redact(text)))
-        return written
+                specs = [dict(a.spec) for a in sorted(items, key=lambda a: a.name)]
+                text = json.dumps(specs, indent=2, sort_keys=True, default=str) + "\n"
+            files[relative] = redact(text)
+        _sync(target, files)
+        return [target / relative for relative in files]
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, default=str) + "\n"
-
-
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(path)
-    return path
+def _sync(target: Path, files: Mapping[str, str]) -> None:
+    index_path = target / ".cache" / "files.json"
+    try:
+        previous: dict[str, str] = json.loads(index_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    current = {}
+    changed = []
+    for relative, text in files.items():
+        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()
+        current[relative] = digest
+        path = target / relative
+        if previous.get(relative) != digest or not path.is_file():
+            changed.append((path, text))
+    for folder in {path.parent for path, _ in changed}:
+        folder.mkdir(parents=True, exist_ok=True)
+    # file creation waits on the file system more than on Python: a few threads overlap it
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda item: item[0].write_text(item[1], encoding="utf-8"), changed))
+    for relative in previous.keys() - current.keys():
+        (target / relative).unlink(missing_ok=True)
+    index_path.parent.mkdir(parents=True, exist_ok=True)
+    index_path.write_text(json.dumps(current, sort_keys=True), encoding="utf-8")
 
 
 def _generated_at(project: Project) -> str:
