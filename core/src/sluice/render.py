@@ -168,6 +168,10 @@ class SqlRenderer:
                 return location.shifted(line - 1, column)
 
         recorder = _Recorder(models, sources, self.vars, self.variables, location)
+        quick = _evaluate_tokens(self.env, template, recorder, locate)
+        if quick is not None:
+            return _rendered(quick, recorder)
+        recorder = _Recorder(models, sources, self.vars, self.variables, location)
         try:
             ast = self.env.parse(template)
         except jinja2.TemplateSyntaxError as exc:
@@ -195,13 +199,64 @@ class SqlRenderer:
                 raise ProjectError(f"template error: {exc}", location=location) from None
             finally:
                 self._current = None
-        return Rendered(
-            sql=text,
-            refs=tuple(recorder.refs),
-            sources=tuple(recorder.used_sources),
-            vars_used=tuple(sorted(recorder.vars_used.items(), key=lambda kv: kv[0])),
-            env_used=tuple(sorted(recorder.env_used.items())),
-        )
+        return _rendered(text, recorder)
+
+
+def _rendered(text: str, recorder: _Recorder) -> Rendered:
+    return Rendered(
+        sql=text,
+        refs=tuple(recorder.refs),
+        sources=tuple(recorder.used_sources),
+        vars_used=tuple(sorted(recorder.vars_used.items(), key=lambda kv: kv[0])),
+        env_used=tuple(sorted(recorder.env_used.items())),
+    )
+
+
+_STRING_LITERAL = re.compile(r"""^(?:"[^"\\]*"|'[^'\\]*')$""")
+
+
+def _evaluate_tokens(
+    env: jinja2.Environment,
+    template: str,
+    recorder: _Recorder,
+    locate: Callable[[int, int | None], Location],
+) -> str | None:
+    """Evaluate the commonest templates from Jinja's own tokens, without parsing them.
+
+    Handles text and ``{{ fn("literal") }}`` for the built-in functions; returns None for
+    anything else (a syntax error included), which then takes the parse path.
+    """
+    if "{" not in template:
+        return template
+    parts: list[str] = []
+    call: list[tuple[str, str]] = []
+    inside = False
+    lines = template.splitlines()
+    try:
+        for lineno, kind, value in env.lex(template):
+            if kind == "data" and not inside:
+                parts.append(value)
+            elif kind == "variable_begin" and value == "{{" and not inside:
+                inside, call, start = True, [], lineno
+            elif kind == "whitespace" and inside:
+                continue
+            elif kind == "variable_end" and value == "}}" and inside:
+                shape = [k for k, _ in call]
+                if shape != ["name", "operator", "string", "operator"] or call[0][1] not in _SIMPLE_FUNCTIONS:
+                    return None
+                if call[1][1] != "(" or call[3][1] != ")" or not _STRING_LITERAL.match(call[2][1]):
+                    return None
+                name, argument = call[0][1], call[2][1][1:-1]
+                recorder.location = partial(_locate_call, locate, lines, start, name, [argument])
+                parts.append(str(recorder.functions()[name](argument)))
+                inside = False
+            elif inside and kind in ("name", "operator", "string"):
+                call.append((kind, value))
+            else:
+                return None
+    except jinja2.TemplateSyntaxError:
+        return None
+    return None if inside else "".join(parts)
 
 
 _SIMPLE_FUNCTIONS = {"ref", "source", "var", "env_var"}
