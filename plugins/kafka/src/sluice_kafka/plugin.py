@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sluice.compiler import CompileContext
 from sluice.nodes import Node
 from sluice.plugin import hookimpl
-from sluice.plugin.api import Artifact, ConfigSection, Materialization
-from sluice_kafka import compiler
+from sluice.plugin.api import Artifact, ConfigSection, DevService, Materialization
+from sluice_kafka import compiler, devstack
 from sluice_kafka.config import KafkaConfig, SchemaRegistryConfig
 
 
@@ -56,3 +56,9 @@ def sluice_secure(node: Node, context: CompileContext) -> Sequence[Artifact] | N
         return None
     artifact = compiler.acl_artifact(node)
     return [artifact] if artifact else None
+
+
+@hookimpl
+def sluice_dev_services() -> Sequence[DevService]:
+    """``kafka`` (a KRaft broker with PLAINTEXT and SASL listeners) and ``schema-registry``."""
+    return devstack.dev_services()

@@ -1,0 +1,5 @@
+"""Helpers for plugins that run real systems in ``sluice dev up``.
+
+``maven`` fetches pinned artifacts into a cache outside the project and checks them against a
+SHA-256 lock; ``ports`` picks local ports once and remembers them; ``jvm`` finds ``java``.
+"""
