@@ -155,7 +155,25 @@ def test_compile_writes_the_manifest_and_each_plugins_artifacts(shop):
     assert as_json.json() == {
         "manifest": str(shop.path / "target" / "manifest.json"),
         "files": [str(shop.path / "target" / "stream" / "topics.json")],
+        "unchanged": True,
     }
+
+
+def test_a_second_compile_of_an_unchanged_project_reuses_the_first(shop):
+    assert shop.run("compile", env=ENV).exit_code == 0
+    again = shop.run("compile", env=ENV)
+    assert again.output == (
+        "compiled 1 source, 2 models, 1 test, 1 exposure into target/manifest.json"
+        " (unchanged since the last compile)\n"
+    )
+    # any change to a file the compile read makes it compile again
+    path = shop.path / "stream_project.yml"
+    path.write_text(path.read_text() + "\n# a comment\n")
+    assert "unchanged" not in shop.run("compile", env=ENV).output
+    # so does a deleted artifact
+    (shop.path / "target" / "stream" / "topics.json").unlink()
+    assert "unchanged" not in shop.run("compile", env=ENV).output
+    assert (shop.path / "target" / "stream" / "topics.json").is_file()
 
 
 def test_compile_is_deterministic(shop, monkeypatch):

@@ -130,12 +130,19 @@ def compile_(**kwargs: Any) -> None:
     options = make_options(**kwargs)
     with user_errors(options):
         session = options.session()
-        manifest = session.manifest
-        written = manifest.write(session.target)
+        unchanged = session.unchanged_since_last_compile()
+        if unchanged is not None:
+            counts, written = unchanged
+        else:
+            manifest = session.manifest
+            counts, written = _counts(manifest), manifest.write(session.target)
+            session.remember_compile(counts)
         if options.output == "json":
-            click.echo(json.dumps({"manifest": str(written[0]), "files": [str(p) for p in written[1:]]}))
+            click.echo(json.dumps({"manifest": str(written[0]), "files": [str(p) for p in written[1:]],
+                                   "unchanged": unchanged is not None}))
             return
-        options.echo(f"compiled {_summary(_counts(manifest))} into {_relative(written[0], session.project_dir)}")
+        note = " (unchanged since the last compile)" if unchanged is not None else ""
+        options.echo(f"compiled {_summary(counts)} into {_relative(written[0], session.project_dir)}{note}")
         for path in written[1:]:
             if options.verbosity >= 1:
                 options.echo(f"  {_relative(path, session.project_dir)}")
@@ -247,7 +254,13 @@ def apply(select: tuple[str, ...], exclude: tuple[str, ...], prune: bool, allow_
     """Make the live systems match the project (never prompts)."""
     options = make_options(**kwargs)
     with user_errors(options):
-        from sluice.engine import apply_plan, check_safety, make_plan, render_plan, write_run_results
+        from sluice.engine import (
+            apply_plan,
+            check_safety,
+            make_plan,
+            render_plan,
+            write_run_results,
+        )
         from sluice.errors import SluiceError
 
         session, context = _online(options, select, exclude, prune=prune, allow_recreate=allow_recreate,
@@ -283,7 +296,13 @@ def destroy(select: tuple[str, ...], exclude: tuple[str, ...], yes: bool, force:
     """Delete every resource sluice manages for the selected nodes."""
     options = make_options(**kwargs)
     with user_errors(options):
-        from sluice.engine import apply_plan, check_safety, make_plan, render_plan, write_run_results
+        from sluice.engine import (
+            apply_plan,
+            check_safety,
+            make_plan,
+            render_plan,
+            write_run_results,
+        )
         from sluice.errors import SluiceError
 
         session, context = _online(options, select, exclude, destroy=True)
@@ -455,7 +474,8 @@ def _counts(manifest: Any) -> dict[str, int]:
 
 
 def _summary(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {kind}{'s' if n != 1 else ''}" for kind, n in counts.items())
+    kinds = ("source", "model", "test", "exposure")
+    return ", ".join(f"{counts.get(k, 0)} {k}{'s' if counts.get(k, 0) != 1 else ''}" for k in kinds)
 
 
 def _relative(path: Path, base: Path) -> str:

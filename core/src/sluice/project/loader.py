@@ -139,6 +139,17 @@ class _Collector:
             raise ProjectErrors(self.errors)
 
 
+def project_files(root: Path, env: str | None) -> list[Path]:
+    """Every file a load of ``root`` reads (for fingerprints of an unchanged project)."""
+    found = [root / name for name in PROJECT_FILES if (root / name).is_file()]
+    extra = [".env", *([f".env.{env}", f"environments/{env}.yml"] if env else [])]
+    found += [root / name for name in extra if (root / name).is_file()]
+    reader = _Reader(root, None)
+    for folder in (*FOLDERS.values(), "macros"):
+        found += reader.discover(folder)
+    return found
+
+
 def find_project_file(root: Path) -> Path:
     for name in PROJECT_FILES:
         if (root / name).is_file():

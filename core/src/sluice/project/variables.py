@@ -53,6 +53,7 @@ class Variables:
     values: Mapping[str, str]
     missing: dict[str, Location] = field(default_factory=dict)
     secrets: set[str] = field(default_factory=set)
+    used: set[str] = field(default_factory=set)  # every name looked up, set or not
 
     @classmethod
     def for_project(cls, project_dir: Path, env: str | None, environ: Mapping[str, str]) -> Variables:
@@ -63,6 +64,7 @@ class Variables:
         return cls(merged)
 
     def get(self, name: str) -> str | None:
+        self.used.add(name)
         value = self.values.get(name)
         if value is not None and _SECRET_NAME.search(name) and value:
             self.secrets.add(value)
