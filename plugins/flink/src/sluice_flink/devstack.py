@@ -23,7 +23,7 @@ excluded: they are fat jars, or, for the gateway, need only what ``flink-dist`` 
 on the classpath of every process so the gateway's planner and the cluster's tasks both find
 the connector factories.
 
-``<cache>`` is ``$SLUICE_CACHE_DIR`` or ``~/.cache/sluice``. Every artifact is pinned by version
+``<cache>`` is ``$SLUICE_CACHE_DIR`` or ``~/.cache/sluice`` (see :func:`cache_dir`). Every artifact is pinned by version
 and SHA-256 below; the versions must move together (the Kafka connector is built for one
 Flink minor, and a mismatch only fails when a job starts).
 """
@@ -178,9 +178,13 @@ appender.console.filter.threshold.level = WARN
 
 
 def cache_dir() -> Path:
-    """Where downloaded artifacts live: ``$SLUICE_CACHE_DIR`` or ``~/.cache/sluice``."""
+    """Where downloads live: ``$SLUICE_CACHE_DIR``, else ``$XDG_CACHE_HOME/sluice``, else
+    ``~/.cache/sluice`` (never inside the project)."""
     configured = os.environ.get("SLUICE_CACHE_DIR")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "sluice"
+    if configured:
+        return Path(configured).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "sluice"
 
 
 @contextlib.contextmanager
@@ -307,8 +311,12 @@ def _maven_pom(jars: Sequence[MavenJar]) -> str:
 def fetch_jars(jars: Sequence[MavenJar] = ALL_JARS, cache: Path | None = None) -> list[Path]:
     """The pinned jars, fetched once with ``mvn`` into ``<cache>/flink-jars-<version>``.
 
-    A small private resolver (one ``mvn dependency:copy-dependencies`` run over a generated
-    POM, local repository inside the cache); each jar's SHA-256 is checked before it is kept.
+    A small private resolver: one ``mvn dependency:copy-dependencies`` run over a generated POM
+    whose dependencies exclude all of theirs (the local repository is inside the cache); each
+    jar's SHA-256 is checked against its pin before it is kept. Transitive dependencies must
+    stay out: the gateway's (flink-clients, flink-table-api-java-bridge, and flink-runtime
+    under them) are what flink-dist already holds, and a second copy on the classpath would
+    only add weight and conflicts.
     """
     cache = cache or cache_dir()
     dest = cache / f"flink-jars-{FLINK_VERSION}"
