@@ -5,9 +5,6 @@ Each step is computed once, on first use, so a command pays only for what it nee
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import pickle
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,11 +15,10 @@ from sluice.capabilities import Capabilities, configured, probed
 from sluice.compiler import CompileCache, compile_project
 from sluice.manifest import Manifest
 from sluice.plugin.api import ConfigSection
-from sluice.plugin.manager import DISABLE_ENV, PluginManager
+from sluice.plugin.manager import PluginManager
 from sluice.project import Project, load_project
 
 CACHE_FILE = Path("target") / ".cache" / f"compile-{__version__}.pickle"
-FINGERPRINT_FILE = Path("target") / ".cache" / "fingerprint.json"
 
 
 @dataclass
@@ -79,48 +75,3 @@ class Session:
     @property
     def target(self) -> Path:
         return self.project_dir / "target"
-
-    # -- an unchanged project is not compiled again --------------------------------------------
-
-    def fingerprint(self, variables: list[str]) -> str:
-        """A hash of everything a compile depends on: the files it reads, the variables it
-        looked up, the sluice and plugin versions, and how capabilities are found."""
-        from importlib_metadata import entry_points
-
-        from sluice.project.loader import ENV_VAR, project_files
-
-        env = self.env or os.environ.get(ENV_VAR) or None
-        digest = hashlib.sha1()
-        plugins = sorted(f"{ep.name}={ep.dist.version if ep.dist else '?'}" for ep in entry_points(group="sluice"))
-        settings = [os.environ.get(name, "") for name in (DISABLE_ENV, "SOURCE_DATE_EPOCH")]
-        for part in (__version__, *plugins, *settings, str(env), str(self.probe)):
-            digest.update(part.encode() + b"\0")
-        root = self.project_dir.resolve()
-        for path in project_files(root, env):
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-            digest.update(hashlib.sha1(path.read_bytes()).digest())
-        for name in sorted(variables):
-            digest.update(f"{name}={os.environ.get(name)}".encode() + b"\0")
-        return digest.hexdigest()
-
-    def unchanged_since_last_compile(self) -> tuple[dict[str, int], list[Path]] | None:
-        """The node counts and files of the last compile when nothing it depends on changed."""
-        try:
-            record = json.loads((self.project_dir / FINGERPRINT_FILE).read_text(encoding="utf-8"))
-            index = json.loads((self.target / ".cache" / "files.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-        if record.get("fingerprint") != self.fingerprint(record.get("variables", [])):
-            return None
-        if not all((self.target / relative).is_file() for relative in index):
-            return None
-        counts: dict[str, int] = record.get("counts", {})
-        files = [self.target / "manifest.json"] + [self.target / r for r in index if r != "manifest.json"]
-        return counts, files
-
-    def remember_compile(self, counts: dict[str, int]) -> None:
-        variables = sorted(self.project.variables.used)
-        record = {"fingerprint": self.fingerprint(variables), "variables": variables, "counts": counts}
-        path = self.project_dir / FINGERPRINT_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")

@@ -129,23 +129,25 @@ def compile_(**kwargs: Any) -> None:
     """Compile the project into target/manifest.json and per-plugin artifacts."""
     options = make_options(**kwargs)
     with user_errors(options):
-        session = options.session()
-        unchanged = session.unchanged_since_last_compile()
+        from sluice import incremental
+
+        unchanged = incremental.unchanged(options.project_dir, options.env, "configured")
         if unchanged is not None:
             counts, written = unchanged
         else:
+            session = options.session()
             manifest = session.manifest
             counts, written = _counts(manifest), manifest.write(session.target)
-            session.remember_compile(counts)
+            incremental.remember(options.project_dir, options.env, "configured", session.project.variables.used, counts)
         if options.output == "json":
             click.echo(json.dumps({"manifest": str(written[0]), "files": [str(p) for p in written[1:]],
                                    "unchanged": unchanged is not None}))
             return
         note = " (unchanged since the last compile)" if unchanged is not None else ""
-        options.echo(f"compiled {_summary(counts)} into {_relative(written[0], session.project_dir)}{note}")
+        options.echo(f"compiled {_summary(counts)} into {_relative(written[0], options.project_dir)}{note}")
         for path in written[1:]:
             if options.verbosity >= 1:
-                options.echo(f"  {_relative(path, session.project_dir)}")
+                options.echo(f"  {_relative(path, options.project_dir)}")
 
 
 @cli.command(name="ls")

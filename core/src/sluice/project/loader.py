@@ -19,13 +19,10 @@ from pydantic import BaseModel
 from sluice.errors import Location, ProjectError, ProjectErrors, did_you_mean
 from sluice.plugin.api import ConfigSection
 from sluice.project import schema
+from sluice.project.files import ENV_VAR, FOLDERS, PROJECT_FILES, discover
 from sluice.project.validation import validate
 from sluice.project.variables import Redactor, Variables
 from sluice.project.yamlfile import YamlDocument, YamlPath, parse_yaml
-
-PROJECT_FILES = ("stream_project.yml", "stream_project.yaml")
-FOLDERS = {"sources": "sources", "models": "models", "tests": "tests", "exposures": "exposures"}
-ENV_VAR = "SLUICE_ENV"
 
 # Sections of the first-party plugins, to tell users what to install when one is missing.
 KNOWN_SECTIONS = {
@@ -137,17 +134,6 @@ class _Collector:
             raise self.errors[0]
         if self.errors:
             raise ProjectErrors(self.errors)
-
-
-def project_files(root: Path, env: str | None) -> list[Path]:
-    """Every file a load of ``root`` reads (for fingerprints of an unchanged project)."""
-    found = [root / name for name in PROJECT_FILES if (root / name).is_file()]
-    extra = [".env", *([f".env.{env}", f"environments/{env}.yml"] if env else [])]
-    found += [root / name for name in extra if (root / name).is_file()]
-    reader = _Reader(root, None)
-    for folder in (*FOLDERS.values(), "macros"):
-        found += reader.discover(folder)
-    return found
 
 
 def find_project_file(root: Path) -> Path:
@@ -354,16 +340,7 @@ class _Reader:
         return doc
 
     def discover(self, folder: str) -> list[Path]:
-        base = self.root / folder
-        if not base.is_dir():
-            return []
-        found = []
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in filenames:
-                if name.endswith((".yml", ".yaml", ".sql")) and not name.startswith("."):
-                    found.append(Path(dirpath) / name)
-        return sorted(found)
+        return discover(self.root, folder)
 
 
 def _interpolate(data: Any, doc: YamlDocument, variables: Variables, skip: set[str]) -> Any:
