@@ -473,11 +473,11 @@ def _columns(model: Model, analysis: Any, parents: Sequence[str], nodes: Mapping
                 location=origin.locate("columns", index),
                 hint=f"did you mean '{match[0]}'?" if match else "produced columns: " + ", ".join(sorted(names)),
             )
-    for column in model.mask:
-        if column not in names:
+    for masked in model.mask:
+        if masked not in names:
             raise ProjectError(
-                f"model '{model.name}': mask names column '{column}', which the model does not produce",
-                location=origin.locate("mask", column, key=True),
+                f"model '{model.name}': mask names column '{masked}', which the model does not produce",
+                location=origin.locate("mask", masked, key=True),
                 hint="mask columns of the model's own output",
             )
     return tuple(produced)

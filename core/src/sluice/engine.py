@@ -173,7 +173,7 @@ def _apply_one(manager: PluginManager, change: Change, context: RunContext) -> A
 
 
 def write_run_results(target: Path, command: str, results: Iterable[ApplyResult | TestResult], redact: Any) -> Path:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in results:
         if isinstance(r, ApplyResult):
             c = r.change

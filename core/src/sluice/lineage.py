@@ -132,13 +132,13 @@ def _tree(manifest: Manifest, nodes: list[str], edges: list[LineageEdge], column
         (uid, "", None, True) for uid in reversed(roots)
     ]
     while stack:
-        uid, prefix, edge, last = stack.pop()
-        connector = "" if edge is None else ("└── " if last else "├── ")
+        uid, prefix, via, last = stack.pop()
+        connector = "" if via is None else ("└── " if last else "├── ")
         text = _label(manifest, uid)
-        if columns and edge is not None and edge.columns:
+        if columns and via is not None and via.columns:
             text += (
                 "  ["
-                + "; ".join(f"{k} <- {', '.join(v)}" for k, v in sorted(edge.columns.items()))
+                + "; ".join(f"{k} <- {', '.join(v)}" for k, v in sorted(via.columns.items()))
                 + "]"
             )
         if uid in printed:
@@ -146,7 +146,7 @@ def _tree(manifest: Manifest, nodes: list[str], edges: list[LineageEdge], column
             continue
         lines.append(f"{prefix}{connector}{text}")
         printed.add(uid)
-        child_prefix = prefix if edge is None else prefix + ("    " if last else "│   ")
+        child_prefix = prefix if via is None else prefix + ("    " if last else "│   ")
         kids = sorted(children.get(uid, []), key=lambda e: e.target)
         for index in range(len(kids) - 1, -1, -1):
             stack.append((kids[index].target, child_prefix, kids[index], index == len(kids) - 1))

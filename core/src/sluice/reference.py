@@ -77,8 +77,8 @@ def render_reference() -> str:
         "Assertions of `tests[].assertions` are one-key mappings:",
         "",
     ]
-    for kind, model in schema.ASSERTIONS.items():
-        keys = ", ".join(f"`{(f.alias or n)}`" for n, f in model.model_fields.items())
+    for kind, assertion in schema.ASSERTIONS.items():
+        keys = ", ".join(f"`{(f.alias or n)}`" for n, f in assertion.model_fields.items())
         lines.append(f"- `{kind}`: {keys}")
     for path, model, summary in SECTIONS:
         lines += ["", f"## `{path}`", "", summary, "", "| key | type | default |", "| --- | --- | --- |"]

@@ -284,8 +284,8 @@ def load_project(
     errors.raise_if_any()
     variables.raise_missing()
     redact = Redactor(variables.secrets)
-    for section in runtime.values():
-        _collect_secret_fields(section, redact)
+    for configured in runtime.values():
+        _collect_secret_fields(configured, redact)
     return Project(
         root=root,
         env=env,
@@ -450,7 +450,7 @@ def _validate_entity(
     ))
     if spec is None:
         return None
-    if kind == "tests":
+    if isinstance(spec, schema.DataTest):
         _check_assertions(spec, origin, errors)
     if extensions:
         spec = spec.model_copy(update={"extensions": extensions})
