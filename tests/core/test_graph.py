@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
 from sluice.errors import ProjectError
 from sluice.graph import CycleError, Graph
 
@@ -77,9 +78,9 @@ def test_a_ref_written_twice_is_one_edge() -> None:
 
 
 def test_an_edge_to_an_unknown_node_is_a_value_error() -> None:
-    with pytest.raises(ValueError, match="names unknown node 'model.ghost'"):
+    with pytest.raises(ValueError, match=r"names unknown node 'model\.ghost'"):
         Graph(["model.a"], [("model.a", "model.ghost")])
-    with pytest.raises(ValueError, match="names unknown node 'model.ghost'"):
+    with pytest.raises(ValueError, match=r"names unknown node 'model\.ghost'"):
         Graph(["model.a"], [("model.ghost", "model.a")])
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+
 from sluice.errors import SelectionError
 from sluice.graph import Graph
 from sluice.selection import (

@@ -48,7 +48,7 @@ def _type_text(annotation: Any) -> str:
         args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
         return f"list of {_type_text(args[0])}" if args else "list"
     if origin is dict:
-        key, value = typing.get_args(annotation)
+        _key, value = typing.get_args(annotation)
         return f"mapping of {_type_text(value)}"
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return "mapping"
