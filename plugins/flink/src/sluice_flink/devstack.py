@@ -312,7 +312,7 @@ def fetch_jars(jars: Sequence[MavenJar] = ALL_JARS, cache: Path | None = None) -
     """The pinned jars, fetched once with ``mvn`` into ``<cache>/flink-jars-<version>``.
 
     A small private resolver: one ``mvn dependency:copy-dependencies`` run over a generated POM
-    whose dependencies exclude all of theirs (the local repository is inside the cache); each
+    whose dependencies exclude all of theirs (into a throwaway local repository); each
     jar's SHA-256 is checked against its pin before it is kept. Transitive dependencies must
     stay out: the gateway's (flink-clients, flink-table-api-java-bridge, and flink-runtime
     under them) are what flink-dist already holds, and a second copy on the classpath would
@@ -345,7 +345,8 @@ def fetch_jars(jars: Sequence[MavenJar] = ALL_JARS, cache: Path | None = None) -
                 "--quiet",
                 "--file",
                 str(work / "pom.xml"),
-                f"-Dmaven.repo.local={cache / 'maven-repo'}",
+                # A throwaway local repository: the kept copies are the checked jars.
+                f"-Dmaven.repo.local={work / 'repository'}",
                 f"{MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies",
                 f"-DoutputDirectory={work / 'jars'}",
             ],
@@ -360,8 +361,8 @@ def fetch_jars(jars: Sequence[MavenJar] = ALL_JARS, cache: Path | None = None) -
             if actual != jar.sha256:
                 raise PluginError(
                     f"{jar.coordinates} has SHA-256 {actual}, expected {jar.sha256}",
-                    hint=f"delete {cache / 'maven-repo'} and try again; if it persists, "
-                    "the artifact changed upstream",
+                    hint="if the pin is right, the artifact changed upstream or a Maven "
+                    "mirror serves other bytes",
                 )
             os.replace(got, dest / jar.file_name)
         shutil.rmtree(work, ignore_errors=True)
