@@ -272,9 +272,10 @@ def test_a_window_tvf_aggregate_traces_to_its_input() -> None:
         OutputColumn("window_start", "TIMESTAMP(3)", (ref("payments_clean", "ts"),)),
         OutputColumn("window_end", "TIMESTAMP(3)", (ref("payments_clean", "ts"),)),
         OutputColumn("currency", "STRING", (ref("payments_clean", "currency"),)),
-        OutputColumn("total", "DECIMAL(12,2)", (ref("payments_clean", "amount"),)),
+        # Flink widens SUM of a decimal to 38 digits, and AVG also to a scale of at least 6
+        OutputColumn("total", "DECIMAL(38,2)", (ref("payments_clean", "amount"),)),
         OutputColumn("n", "BIGINT", ()),
-        OutputColumn("mean", "DECIMAL(12,2)", (ref("payments_clean", "amount"),)),
+        OutputColumn("mean", "DECIMAL(38,6)", (ref("payments_clean", "amount"),)),
     )
 
 
@@ -327,7 +328,7 @@ def test_lineage_goes_through_ctes_and_subqueries() -> None:
 
     assert columns == (
         OutputColumn("big_id", "STRING", (ref("payments_clean", "id"),)),
-        OutputColumn("total", "DECIMAL(12,2)", (ref("payments_clean", "amount"),)),
+        OutputColumn("total", "DECIMAL(38,2)", (ref("payments_clean", "amount"),)),
     )
 
 

@@ -167,7 +167,7 @@ def test_a_group_by_without_window_upserts_keyed_by_the_group_columns(sluice_pro
         == """\
 CREATE TEMPORARY TABLE `totals` (
   `who` STRING,
-  `total` DECIMAL(12,2),
+  `total` DECIMAL(38,2),
   PRIMARY KEY (`who`) NOT ENFORCED
 ) WITH (
   'connector' = 'upsert-kafka',
@@ -194,7 +194,7 @@ def test_a_model_reading_an_upsert_topic_reads_and_writes_it_as_upsert(sluice_pr
     assert statements[1].startswith("""\
 CREATE TEMPORARY TABLE `totals` (
   `customer` STRING,
-  `total` DECIMAL(12,2),
+  `total` DECIMAL(38,2),
   PRIMARY KEY (`customer`) NOT ENFORCED
 ) WITH (
   'connector' = 'upsert-kafka',""")

@@ -750,7 +750,7 @@ class _Analyzer:
         if isinstance(node, (exp.Count, *_TOP_N_FUNCTIONS)):
             return "BIGINT"
         if isinstance(node, _SAME_TYPE_AGGREGATES):
-            return self.type_of(node.this, scope)
+            return _aggregate_type(type(node).__name__, self.type_of(node.this, scope))
         if isinstance(node, _STRING_FUNCTIONS):
             return "STRING"
         if isinstance(node, exp.Anonymous):
@@ -923,6 +923,17 @@ def _as_decimal(type_text: str) -> tuple[int, int] | None:
     if type_text in _INTEGER_DIGITS:
         return _INTEGER_DIGITS[type_text], 0
     return None
+
+
+def _aggregate_type(function: str, argument: str | None) -> str | None:
+    """Flink widens SUM of a DECIMAL(p,s) to DECIMAL(38,s) and AVG to DECIMAL(38,max(s,6));
+    other aggregates (and SUM/AVG of integers and floats) keep their argument's type."""
+    decimal = _DECIMAL.match((argument or "").replace(" ", "").upper())
+    if decimal and function == "Sum":
+        return f"DECIMAL({_MAX_PRECISION},{decimal.group(2)})"
+    if decimal and function == "Avg":
+        return f"DECIMAL({_MAX_PRECISION},{max(int(decimal.group(2)), 6)})"
+    return argument
 
 
 def _arithmetic_type(operator: str, left: str | None, right: str | None) -> str | None:
