@@ -55,7 +55,11 @@ def make_plan(manager: PluginManager, context: RunContext) -> Plan:
     artifacts = context.manifest.all_artifacts(set(context.selected))
     changes = manager.plan(artifacts, context)
     order = {uid: i for i, uid in enumerate(context.manifest.graph.topological_order())}
-    ordered = sorted(changes, key=lambda c: (order.get(c.node or "", len(order)), c.plugin, c.kind, c.name))
+    def position(change: Change) -> tuple[int, int, str, str, str]:
+        stage = -change.stage if change.action == "delete" else change.stage
+        return (order.get(change.node or "", len(order)), stage, change.plugin, change.kind, change.name)
+
+    ordered = sorted(changes, key=position)
     return Plan(tuple(ordered), prune=context.prune or context.destroy)
 
 

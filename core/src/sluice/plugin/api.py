@@ -97,6 +97,9 @@ class Change:
     destructive: bool = False
     reason: str | None = None
     payload: Mapping[str, Any] = field(default_factory=dict)  # what apply needs
+    # the order of one node's changes: 0 storage (topics, schemas, ACLs), 1 processing (jobs),
+    # 2 delivery (connectors); deletes run in the reverse order
+    stage: int = 1
 
 
 @dataclass(frozen=True)
