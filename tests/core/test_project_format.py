@@ -481,8 +481,8 @@ def test_an_environment_file_overrides_runtime_and_vars_and_sets_safety(sluice_p
     prod = load(project.path, env="prod")
     dev = load(project.path, env="dev")
 
-    assert (default.protected, default.environment.allow_destructive) == (False, True)
-    assert (prod.protected, prod.environment.allow_destructive) == (True, False)
+    assert (default.protected, default.environment.destructive_allowed) == (False, True)
+    assert (prod.protected, prod.environment.destructive_allowed) == (True, False)
     assert prod.runtime["stream"].servers == "prod-kafka:9092"
     assert prod.vars == {"min_amount": 10}
     # an environment's runtime is merged into the project's, key by key

@@ -28,6 +28,9 @@ from sluice.project import Project
 from sluice.project.schema import Model, parse_duration_ms
 from sluice.render import Rendered, SqlRenderer
 
+# the data-test types of the project format; plugins may add more (``sluice_test_types``)
+STANDARD_TEST_TYPES = ("schema", "sample", "continuous")
+
 
 @dataclass
 class CompileCache:
@@ -70,6 +73,7 @@ def compile_project(
     cache = cache or CompileCache()
     sections = manager.config_sections() if sections is None else sections
     kinds = manager.materializations()
+    test_types = manager.test_types() if project.tests else {}
     errors: list[SluiceError] = []
 
     renders, deps = _render_all(project, cache, errors)
@@ -89,7 +93,7 @@ def compile_project(
             failed.add(uid)
             continue
         try:
-            nodes[uid] = _resolve_node(uid, project, renders, deps[uid], nodes, kinds, capabilities, sections, cache)
+            nodes[uid] = _resolve_node(uid, project, renders, deps[uid], nodes, kinds, capabilities, sections, cache, test_types)
         except ProjectErrors as exc:
             errors.extend(exc.errors)
             failed.add(uid)
@@ -261,6 +265,7 @@ def _resolve_node(
     capabilities: Capabilities,
     sections: Sequence[tuple[str, ConfigSection]],
     cache: CompileCache,
+    test_types: Mapping[str, Any],
 ) -> Node:
     kind, _, name = uid.partition(".")
     origin = project.origin(uid)
@@ -276,6 +281,14 @@ def _resolve_node(
                     key=tuple(source.key))
     if kind == "test":
         test = project.tests[name]
+        known = {*STANDARD_TEST_TYPES, *test_types}
+        if test.type not in known:
+            match = difflib.get_close_matches(test.type, sorted(known), n=1)
+            raise ProjectError(
+                f"test '{name}': unknown test type '{test.type}'",
+                location=origin.locate("type"),
+                hint=f"did you mean '{match[0]}'?" if match else "test types: " + ", ".join(sorted(known)),
+            )
         return Node(uid, name, kind, test, origin.file, line, parents, test.tags)
     if kind == "exposure":
         exposure = project.exposures[name]

@@ -88,10 +88,8 @@ def _show(value: Any) -> str:
 
 def check_safety(plan: Plan, context: RunContext, force: bool) -> None:
     """Refuse destructive changes in a protected environment unless forced (before any apply)."""
-    environment = context.project.environment
-    allowed = environment.allow_destructive if environment.allow_destructive is not None else not environment.protected
     risky = plan.destructive()
-    if risky and not allowed and not force:
+    if risky and not context.project.environment.destructive_allowed and not force:
         names = ", ".join(f"{c.action} {c.kind} {c.name}" for c in risky[:5])
         raise SluiceError(
             f"environment '{context.project.env}' refuses destructive changes: {names}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,8 +34,10 @@ class RunContext:
     echo: Callable[[str], None] = field(default=lambda _text: None)
     scratch: dict[str, Any] = field(default_factory=dict)  # per-plugin state for one run
 
-    def runtime(self, key: str) -> BaseModel | None:
-        return self.project.runtime.get(key)
+    @property
+    def runtime(self) -> Mapping[str, BaseModel]:
+        """The validated ``runtime.<section>`` models, by section key."""
+        return self.project.runtime
 
     def project_artifacts(self, plugin: str) -> list[Artifact]:
         return [a for a in self.manifest.all_artifacts() if a.plugin == plugin]

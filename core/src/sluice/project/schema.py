@@ -249,7 +249,8 @@ class Sample(Strict):
 class DataTest(Strict):
     name: Name
     model: Name
-    type: Literal["schema", "sample", "continuous"] = "sample"
+    # schema | sample | continuous, or a type a plugin adds (checked against the plugins at compile)
+    type: Annotated[str, Field(pattern=NAME_PATTERN)] = "sample"
     description: str | None = None
     tags: NameList = ()
     # each assertion is a one-key mapping {kind: arguments}; validated in the loader
@@ -276,7 +277,14 @@ class Environment(Strict):
     runtime: dict[str, Any] = Field(default_factory=dict)
     vars: dict[str, Any] = Field(default_factory=dict)
     protected: bool = False
-    allow_destructive: bool = True
+    # deletes and replacements: allowed unless the environment is protected, when not set
+    allow_destructive: bool | None = None
+
+    @property
+    def destructive_allowed(self) -> bool:
+        if self.allow_destructive is not None:
+            return self.allow_destructive
+        return not self.protected
 
 
 class ProjectFile(Strict):
