@@ -7,6 +7,9 @@ every story checks what really changed there.
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -161,6 +164,29 @@ def test_a_protected_environment_needs_yes_and_refuses_destruction_without_force
     assert files(registry) == []
 
 
+def test_a_second_apply_while_one_runs_fails_naming_the_holder(sluice_project, registry):
+    project = sluice_project(shop(registry))
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (registry / ".sluice-apply.lock").write_text(
+            json.dumps({"host": socket.gethostname(), "pid": holder.pid, "since": "2026-11-26T05:00:00"})
+        )
+        refused = project.run("apply", env=ENV)
+        assert refused.exit_code == 1
+        assert refused.stderr == (
+            f"error: another apply holds the registry {registry}: host {socket.gethostname()}, "
+            f"pid {holder.pid}, since 2026-11-26T05:00:00\n"
+            "  hint: wait for it to finish; a lock of a process that died is taken over\n"
+        )
+        assert files(registry) == [".sluice-apply.lock"]  # nothing applied
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder died without releasing: its lock is taken over
+    assert project.run("apply", env=ENV).exit_code == 0
+    assert files(registry) == ["orders_hook.webhook.json"]
+
+
 def test_destroy_needs_yes_and_deletes_what_the_selection_manages(sluice_project, registry):
     project = sluice_project(shop(registry))
     assert project.run("apply", env=ENV).exit_code == 0
@@ -211,6 +237,13 @@ class Recorder:
     def __init__(self, failing: str | None = None) -> None:
         self.failing = failing
         self.applied: list[str] = []
+        self.events: list[str] = []
+
+    def apply_started(self, context: object) -> None:
+        self.events.append("started")
+
+    def apply_finished(self, context: object, results: list[ApplyResult]) -> None:
+        self.events.append(f"finished after {len(results)} results")
 
     def apply(self, change: Change, context: object) -> ApplyResult:
         self.applied.append(f"{change.node}:{change.kind}")
@@ -221,8 +254,8 @@ class Recorder:
 
 def run(manager: Recorder, changes: list[Change], prune: bool = False) -> list[ApplyResult]:
     graph = Graph(
-        ["source.a", "model.b", "model.c", "model.d"],
-        [("source.a", "model.b"), ("model.b", "model.c"), ("source.a", "model.d")],
+        ["source.a", "model.b", "model.c", "model.d", "model.e"],
+        [("source.a", "model.b"), ("model.b", "model.c"), ("source.a", "model.d"), ("model.c", "model.e")],
     )
     context = SimpleNamespace(
         manifest=SimpleNamespace(graph=graph), destroy=False, echo=lambda text: None
@@ -243,6 +276,18 @@ def test_a_failed_node_skips_its_dependants_but_not_independent_nodes() -> None:
     assert by_node["model.c"] == ("skipped", "skipped: model.b failed")
     assert by_node["model.d"][0] == "success"
     assert "model.c:topic" not in manager.applied
+    assert manager.events == ["started", "finished after 3 results"]
+
+
+def test_a_failure_reaches_dependants_through_nodes_without_changes() -> None:
+    manager = Recorder(failing="model.b")
+    results = run(manager, [change("model.b"), change("model.e")])  # model.c has no change
+
+    assert [(r.change.node, r.status, r.message) for r in results][1] == (
+        "model.e",
+        "skipped",
+        "skipped: model.b failed",
+    )
 
 
 def test_a_nodes_later_changes_are_skipped_after_its_first_failure() -> None:

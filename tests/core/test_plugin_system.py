@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
+import os
 import re
 import subprocess
 import sys
@@ -472,7 +473,12 @@ def test_the_example_plugin_answers_every_hook(
         ("create", "webhook"),
         ("create", "webhook_acl"),
     ]
+    manager.apply_started(context)
+    lock = registry / ".sluice-apply.lock"
+    assert json.loads(lock.read_text())["pid"] == os.getpid()
     results = [manager.apply(change, context) for change in changes]
+    manager.apply_finished(context, results)
+    assert not lock.exists()
     assert [r.status for r in results] == ["success", "success"]
     assert sorted(p.name for p in registry.iterdir()) == [
         "orders_hook.webhook.json",

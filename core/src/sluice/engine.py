@@ -110,7 +110,23 @@ class NodeOutcome:
 def apply_plan(
     manager: PluginManager, plan: Plan, context: RunContext, threads: int = 4
 ) -> list[ApplyResult]:
-    """Carry out ``plan`` in graph order; dependants of a failed node are skipped."""
+    """Carry out ``plan`` in graph order; dependants of a failed node are skipped.
+
+    Plugins hear of the run before the first change (where they take their locks) and after
+    the last one, whatever happened in between.
+    """
+    manager.apply_started(context)
+    results: list[ApplyResult] = []
+    try:
+        _apply_in_order(manager, plan, context, threads, results)
+    finally:
+        manager.apply_finished(context, results)
+    return results
+
+
+def _apply_in_order(
+    manager: PluginManager, plan: Plan, context: RunContext, threads: int, results: list[ApplyResult]
+) -> None:
     by_node: dict[str, list[Change]] = {}
     orphans: list[Change] = []
     for change in plan.actionable:
@@ -119,32 +135,32 @@ def apply_plan(
         else:
             by_node.setdefault(change.node, []).append(change)
     graph = context.manifest.graph
-    failed: set[str] = set()
-    results: list[ApplyResult] = []
     deleting = context.destroy
     layers = graph.generations()
+    # a node waits on its parents; when deleting, on its children (dependants go first)
+    upstream = graph.children if deleting else graph.parents
     if deleting:
         layers = list(reversed(layers))
+    failed: dict[str, str] = {}  # node -> the node whose failure stopped it
     with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="sluice-apply") as pool:
         for layer in layers:
-            work = [uid for uid in layer if uid in by_node]
             runnable = []
-            for uid in work:
-                blocked = graph.ancestors(uid) & failed if not deleting else graph.descendants(uid) & failed
-                if blocked:
-                    failed.add(uid)
-                    culprit = sorted(blocked)[0]
+            for uid in layer:
+                culprit = next((failed[u] for u in upstream(uid) if u in failed), None)
+                if culprit is None:
+                    if uid in by_node:
+                        runnable.append(uid)
+                    continue
+                failed[uid] = culprit  # passes the failure on, changes or not
+                if uid in by_node:
                     results += [ApplyResult(c, "skipped", f"skipped: {culprit} failed") for c in by_node[uid]]
                     context.echo(f"skip    {uid} (because {culprit} failed)")
-                else:
-                    runnable.append(uid)
             for outcome in pool.map(lambda uid: _apply_node(manager, uid, by_node[uid], context), runnable):
                 results.extend(outcome.results)
                 if outcome.failed:
-                    failed.add(outcome.node)
+                    failed[outcome.node] = outcome.node
     for change in orphans:
         results.append(_apply_one(manager, change, context))
-    return results
 
 
 def _apply_node(manager: PluginManager, uid: str, changes: Sequence[Change], context: RunContext) -> NodeOutcome:

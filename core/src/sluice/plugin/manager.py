@@ -246,6 +246,12 @@ class PluginManager:
                 changes.extend(answer)
         return changes
 
+    def apply_started(self, context: Any) -> None:
+        self._collect("sluice_apply_started", context=context)
+
+    def apply_finished(self, context: Any, results: Sequence[ApplyResult]) -> None:
+        self._collect("sluice_apply_finished", context=context, results=results)
+
     def apply(self, change: Change, context: Any) -> ApplyResult:
         answers = self._collect("sluice_apply", only=change.plugin, change=change, context=context)
         if not answers:

@@ -93,9 +93,25 @@ def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[
     """
 
 
+@hookspec
+def sluice_apply_started(context: RunContext) -> None:
+    """materialize: an apply (or destroy) is about to change the systems.
+
+    Called on every plugin once, before the first change. A plugin that guards a project
+    against concurrent runs takes its lock here and raises
+    :class:`sluice.errors.ConcurrencyError` naming the holder when another run has it; then
+    nothing is applied.
+    """
+
+
 @hookspec(firstresult=True)
 def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
     """materialize: carry out one change this plugin planned. Called only on its owner."""
+
+
+@hookspec
+def sluice_apply_finished(context: RunContext, results: Sequence[ApplyResult]) -> None:
+    """materialize: the apply is over (also after a failure): release locks, flush state."""
 
 
 @hookspec

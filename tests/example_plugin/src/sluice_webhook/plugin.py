@@ -27,7 +27,7 @@ from sluice_webhook import PLUGIN, __version__
 from sluice_webhook.compiler import KIND, compile_acl, compile_webhook, is_webhook
 from sluice_webhook.config import WebhookRuntime, WebhookTarget
 from sluice_webhook.planner import apply_registry_change, plan_registry_changes
-from sluice_webhook.registry import Registry
+from sluice_webhook.registry import Registry, release_lock, take_lock
 from sluice_webhook.relay import check_url, relay_service
 
 TEST_TYPE = "webhook_reachable"
@@ -108,6 +108,20 @@ def sluice_plan(artifacts: Sequence[Artifact], context: Any) -> Sequence[Change]
         destroy=getattr(context, "destroy", False),
         project=project(PLUGIN) if project else None,
     )
+
+
+@hookimpl
+def sluice_apply_started(context: Any) -> None:
+    registry = _context_registry(context)
+    if registry is not None and registry.is_writable():
+        take_lock(registry.directory)
+
+
+@hookimpl
+def sluice_apply_finished(context: Any, results: Sequence[ApplyResult]) -> None:
+    registry = _context_registry(context)
+    if registry is not None:
+        release_lock(registry.directory)
 
 
 @hookimpl

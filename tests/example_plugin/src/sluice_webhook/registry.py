@@ -85,3 +85,53 @@ class Registry:
         if not isinstance(body, dict) or body.get("managed_by") != MARKER:
             return None
         return Record(body["kind"], body["name"], body.get("node"), body.get("spec") or {})
+
+
+LOCK_FILE = ".sluice-apply.lock"
+
+
+def take_lock(directory: Path) -> None:
+    """Hold the registry for one apply; refuse when another live process holds it.
+
+    The lock names its holder (host, pid, start time), so the refusal can say who it is. A
+    lock whose process is gone (a crashed run) is taken over.
+    """
+    import socket
+    import time
+
+    from sluice.errors import ConcurrencyError
+
+    path = directory / LOCK_FILE
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        holder = None
+    if holder and holder.get("pid") != me["pid"] and _alive(holder):
+        raise ConcurrencyError(
+            f"another apply holds the registry {directory}: host {holder['host']}, "
+            f"pid {holder['pid']}, since {holder['since']}",
+            hint="wait for it to finish; a lock of a process that died is taken over",
+        )
+    path.write_text(json.dumps(me), encoding="utf-8")
+
+
+def release_lock(directory: Path) -> None:
+    path = directory / LOCK_FILE
+    try:
+        if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def _alive(holder: Mapping[str, Any]) -> bool:
+    import socket
+
+    if holder.get("host") != socket.gethostname():
+        return True  # a process on another machine cannot be checked: respect its lock
+    try:
+        os.kill(int(holder["pid"]), 0)
+    except (OSError, ValueError, KeyError):
+        return False
+    return True
