@@ -49,7 +49,12 @@ def model(name: str, sql: str) -> str:
 def chain(size: int) -> list[str]:
     models = [model("m0", 'SELECT id, v, ts FROM {{ source("events") }} WHERE v > 0')]
     for i in range(1, size):
-        models.append(model(f"m{i}", f'SELECT id, v + 1 AS v, ts FROM {{{{ ref("m{i - 1}") }}}} WHERE v > {i % 7}'))
+        models.append(
+            model(
+                f"m{i}",
+                f'SELECT id, v + 1 AS v, ts FROM {{{{ ref("m{i - 1}") }}}} WHERE v > {i % 7}',
+            )
+        )
     return models
 
 
@@ -65,14 +70,17 @@ def layered(size: int, width: int = 100) -> list[str]:
         sql = (
             f"SELECT a.id, a.v + b.v AS v, a.ts\n"
             f'FROM {{{{ ref("m{a}") }}}} a\n'
-            f'JOIN {{{{ ref("m{b}") }}}} b ON a.id = b.id AND a.ts BETWEEN b.ts - INTERVAL \'1\' MINUTE AND b.ts'
+            f"JOIN {{{{ ref(\"m{b}\") }}}} b ON a.id = b.id AND a.ts BETWEEN b.ts - INTERVAL '1' MINUTE AND b.ts"
         )
         models.append(model(f"m{i}", sql))
     return models
 
 
 def fan_out(size: int) -> list[str]:
-    return [model(f"m{i}", f'SELECT id, v * {i} AS v, ts FROM {{{{ source("events") }}}}') for i in range(size)]
+    return [
+        model(f"m{i}", f'SELECT id, v * {i} AS v, ts FROM {{{{ source("events") }}}}')
+        for i in range(size)
+    ]
 
 
 def write_project(root: Path, models: list[str], per_file: int = 100) -> None:
@@ -81,12 +89,16 @@ def write_project(root: Path, models: list[str], per_file: int = 100) -> None:
     folder = root / "models"
     folder.mkdir()
     for start in range(0, len(models), per_file):
-        (folder / f"part_{start // per_file:05d}.yml").write_text("models:\n" + "".join(models[start : start + per_file]))
+        (folder / f"part_{start // per_file:05d}.yml").write_text(
+            "models:\n" + "".join(models[start : start + per_file])
+        )
 
 
 def timed(args: list[str], cwd: Path) -> float:
     started = time.perf_counter()
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
+    result = subprocess.run(
+        args, cwd=cwd, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"}
+    )
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"command failed: {' '.join(args)}\n{result.stdout}{result.stderr}")
@@ -112,7 +124,9 @@ def main() -> None:
                 print(f"{shape:<14} {size:>6} models: cold {cold:6.2f} s   warm {warm:5.2f} s")
             if len(sizes) >= 2:
                 low, high = sizes[0], sizes[-1]
-                print(f"{shape:<14} growth {low}->{high}: x{cold_by_size[high] / cold_by_size[low]:.1f} (size x{high / low:g})")
+                print(
+                    f"{shape:<14} growth {low}->{high}: x{cold_by_size[high] / cold_by_size[low]:.1f} (size x{high / low:g})"
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

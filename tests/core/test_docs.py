@@ -16,5 +16,12 @@ def test_the_format_reference_is_regenerated_from_the_models() -> None:
 
 def test_the_reference_lists_every_key_of_a_model() -> None:
     text = render_reference()
-    for key in ("materialized", "mask_fallback", "event_time", "consumer_group", "on_failure", "from"):
+    for key in (
+        "materialized",
+        "mask_fallback",
+        "event_time",
+        "consumer_group",
+        "on_failure",
+        "from",
+    ):
         assert f"| `{key}` |" in text

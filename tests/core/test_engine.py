@@ -23,7 +23,9 @@ from sluice.plugin.api import ApplyResult, Change
 ENV = {"SLUICE_DISABLE_PLUGINS": "kafka,flink,connect"}
 
 
-def shop(registry: Path, url: str = "https://hooks.example.com/orders", extra: str = "") -> dict[str, str]:
+def shop(
+    registry: Path, url: str = "https://hooks.example.com/orders", extra: str = ""
+) -> dict[str, str]:
     return {
         "stream_project.yml": f"""
             project:
@@ -64,7 +66,9 @@ def files(registry: Path) -> list[str]:
     return sorted(p.name for p in registry.iterdir())
 
 
-def test_a_first_plan_lists_the_creates_and_exits_2_with_detailed_exitcode(sluice_project, registry):
+def test_a_first_plan_lists_the_creates_and_exits_2_with_detailed_exitcode(
+    sluice_project, registry
+):
     project = sluice_project(shop(registry))
 
     result = project.run("plan", "--detailed-exitcode", env=ENV)
@@ -136,9 +140,7 @@ def test_a_model_that_left_the_project_is_deleted_only_with_prune(sluice_project
 def test_a_protected_environment_needs_yes_and_refuses_destruction_without_force(
     sluice_project, registry
 ):
-    project = sluice_project(
-        {**shop(registry), "environments/prod.yml": "protected: true\n"}
-    )
+    project = sluice_project({**shop(registry), "environments/prod.yml": "protected: true\n"})
 
     refused = project.run("apply", "--env", "prod", env=ENV)
     assert refused.exit_code == 1
@@ -169,7 +171,9 @@ def test_a_second_apply_while_one_runs_fails_naming_the_holder(sluice_project, r
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         (registry / ".sluice-apply.lock").write_text(
-            json.dumps({"host": socket.gethostname(), "pid": holder.pid, "since": "2026-11-26T05:00:00"})
+            json.dumps(
+                {"host": socket.gethostname(), "pid": holder.pid, "since": "2026-11-26T05:00:00"}
+            )
         )
         refused = project.run("apply", env=ENV)
         assert refused.exit_code == 1
@@ -255,7 +259,12 @@ class Recorder:
 def run(manager: Recorder, changes: list[Change], prune: bool = False) -> list[ApplyResult]:
     graph = Graph(
         ["source.a", "model.b", "model.c", "model.d", "model.e"],
-        [("source.a", "model.b"), ("model.b", "model.c"), ("source.a", "model.d"), ("model.c", "model.e")],
+        [
+            ("source.a", "model.b"),
+            ("model.b", "model.c"),
+            ("source.a", "model.d"),
+            ("model.c", "model.e"),
+        ],
     )
     context = SimpleNamespace(
         manifest=SimpleNamespace(graph=graph), destroy=False, echo=lambda text: None

@@ -43,7 +43,9 @@ class Capabilities:
         for plugin, section in sections:
             if section.scope == "runtime" and capability in section.capabilities:
                 if self.mode == "probed":
-                    reason = next((r.error for r in self.reports if r.plugin == plugin and r.error), None)
+                    reason = next(
+                        (r.error for r in self.reports if r.plugin == plugin and r.error), None
+                    )
                     if reason:
                         return f"plugin '{plugin}' provides it but is not reachable: {reason}"
                 return f"configure runtime.{section.key} (plugin '{plugin}' provides it)"
@@ -53,7 +55,9 @@ class Capabilities:
         return "no installed plugin provides it"
 
 
-def configured(sections: Sequence[tuple[str, ConfigSection]], runtime: Mapping[str, BaseModel]) -> Capabilities:
+def configured(
+    sections: Sequence[tuple[str, ConfigSection]], runtime: Mapping[str, BaseModel]
+) -> Capabilities:
     provided: dict[str, str] = {}
     for plugin, section in sections:
         if section.scope == "runtime" and section.key in runtime:
@@ -62,7 +66,9 @@ def configured(sections: Sequence[tuple[str, ConfigSection]], runtime: Mapping[s
     return Capabilities(provided, "configured")
 
 
-def probed(manager: PluginManager, runtime: Mapping[str, BaseModel], timeout: float) -> Capabilities:
+def probed(
+    manager: PluginManager, runtime: Mapping[str, BaseModel], timeout: float
+) -> Capabilities:
     reports = manager.probe(runtime, timeout)
     provided: dict[str, str] = {}
     for report in reports:

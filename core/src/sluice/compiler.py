@@ -81,7 +81,9 @@ def compile_project(
     for secret in project.variables.secrets:
         project.redact.add(secret)
     _raise(errors)
-    graph = Graph(deps.keys(), [(parent, child) for child, parents in deps.items() for parent in parents])
+    graph = Graph(
+        deps.keys(), [(parent, child) for child, parents in deps.items() for parent in parents]
+    )
     cycle = graph.find_cycle()
     if cycle:
         raise CycleError(cycle, location=project.origin(cycle[0]).locate("name"))
@@ -93,7 +95,18 @@ def compile_project(
             failed.add(uid)
             continue
         try:
-            nodes[uid] = _resolve_node(uid, project, renders, deps[uid], nodes, kinds, capabilities, sections, cache, test_types)
+            nodes[uid] = _resolve_node(
+                uid,
+                project,
+                renders,
+                deps[uid],
+                nodes,
+                kinds,
+                capabilities,
+                sections,
+                cache,
+                test_types,
+            )
         except ProjectErrors as exc:
             errors.extend(exc.errors)
             failed.add(uid)
@@ -115,11 +128,15 @@ def compile_project(
     for uid in graph.topological_order():
         node = nodes[uid]
         try:
-            artifacts[uid] = manager.compile_node(node, context) + manager.secure_node(node, context)
+            artifacts[uid] = manager.compile_node(node, context) + manager.secure_node(
+                node, context
+            )
         except SluiceError as exc:
             errors.append(exc)
     _raise(errors)
-    return Manifest(project=project, graph=graph, nodes=nodes, artifacts=artifacts, capabilities=capabilities)
+    return Manifest(
+        project=project, graph=graph, nodes=nodes, artifacts=artifacts, capabilities=capabilities
+    )
 
 
 def _raise(errors: list[SluiceError]) -> None:
@@ -157,17 +174,35 @@ def _render_all(
                 rendered = cache.renders.get(key)
                 if rendered is None or not _still_valid(rendered, project, models, sources):
                     if renderer is None:
-                        renderer = SqlRenderer({m.file: m.text for m in project.macros}, project.variables, project.vars)
+                        renderer = SqlRenderer(
+                            {m.file: m.text for m in project.macros},
+                            project.variables,
+                            project.vars,
+                        )
                     rendered = renderer.render(
-                        model.sql, location=origin.sql_location(), models=models, sources=sources,
+                        model.sql,
+                        location=origin.sql_location(),
+                        models=models,
+                        sources=sources,
                         locate=origin.sql_at,
                     )
                     if not _has_secret(rendered.sql, project):  # the cache is a file in target/
                         cache.renders[key] = rendered
                 renders[uid] = rendered
-                parents += [f"source.{s}" for s in rendered.sources] + [f"model.{r}" for r in rendered.refs]
+                parents += [f"source.{s}" for s in rendered.sources] + [
+                    f"model.{r}" for r in rendered.refs
+                ]
             for index, upstream in enumerate(model.from_):
-                parents.append(_resolve_name(upstream, project, origin.locate("from", index) if len(model.from_) > 1 else origin.locate("from"), f"model '{name}': from"))
+                parents.append(
+                    _resolve_name(
+                        upstream,
+                        project,
+                        origin.locate("from", index)
+                        if len(model.from_) > 1
+                        else origin.locate("from"),
+                        f"model '{name}': from",
+                    )
+                )
             if model.sql is None and not model.from_:
                 raise ProjectError(
                     f"model '{name}' has neither sql: nor from:",
@@ -181,7 +216,14 @@ def _render_all(
     for name, test in project.tests.items():
         uid = f"test.{name}"
         try:
-            deps[uid] = (_resolve_name(test.model, project, project.origin(uid).locate("model"), f"test '{name}': model"),)
+            deps[uid] = (
+                _resolve_name(
+                    test.model,
+                    project,
+                    project.origin(uid).locate("model"),
+                    f"test '{name}': model",
+                ),
+            )
         except SluiceError as exc:
             errors.append(exc)
             deps[uid] = ()
@@ -193,7 +235,9 @@ def _render_all(
         for index, reference in enumerate(exposure.depends_on):
             location = origin.locate("depends_on", index)
             try:
-                parents.append(_resolve_reference(reference, project, location, f"exposure '{name}'"))
+                parents.append(
+                    _resolve_reference(reference, project, location, f"exposure '{name}'")
+                )
             except SluiceError as exc:
                 errors.append(exc)
         deps[uid] = tuple(dict.fromkeys(parents))
@@ -244,8 +288,11 @@ def _resolve_reference(reference: str, project: Project, location: Location, wha
             if name in (project.sources if function == "ref" else project.models)
             else None
         )
-        raise ProjectError(f"{what}: {function}('{name}') names no {'model' if function == 'ref' else 'source'}",
-                           location=location, hint=hint or "run `sluice ls` to see the names")
+        raise ProjectError(
+            f"{what}: {function}('{name}') names no {'model' if function == 'ref' else 'source'}",
+            location=location,
+            hint=hint or "run `sluice ls` to see the names",
+        )
     return f"{'model' if function == 'ref' else 'source'}.{name}"
 
 
@@ -272,13 +319,27 @@ def _resolve_node(
     line = origin.locate().line
     if kind == "source":
         source = project.sources[name]
-        columns = tuple(ColumnInfo(c.name, c.type, c.description, c.classification) for c in source.columns)
+        columns = tuple(
+            ColumnInfo(c.name, c.type, c.description, c.classification) for c in source.columns
+        )
         event_time = None
         if source.event_time:
             event_time = (source.event_time.column, parse_duration_ms(source.event_time.watermark))
-        return Node(uid, name, kind, source, origin.file, line, (), source.tags, columns=columns,
-                    topic=source.topic, format=source.format, event_time=event_time,
-                    key=tuple(source.key))
+        return Node(
+            uid,
+            name,
+            kind,
+            source,
+            origin.file,
+            line,
+            (),
+            source.tags,
+            columns=columns,
+            topic=source.topic,
+            format=source.format,
+            event_time=event_time,
+            key=tuple(source.key),
+        )
     if kind == "test":
         test = project.tests[name]
         known = {*STANDARD_TEST_TYPES, *test_types}
@@ -287,7 +348,9 @@ def _resolve_node(
             raise ProjectError(
                 f"test '{name}': unknown test type '{test.type}'",
                 location=origin.locate("type"),
-                hint=f"did you mean '{match[0]}'?" if match else "test types: " + ", ".join(sorted(known)),
+                hint=f"did you mean '{match[0]}'?"
+                if match
+                else "test types: " + ", ".join(sorted(known)),
             )
         return Node(uid, name, kind, test, origin.file, line, parents, test.tags)
     if kind == "exposure":
@@ -301,12 +364,24 @@ def _resolve_node(
         locate = _sql_locator(origin, model.sql or "", rendered.sql)
         own_cache = CompileCache() if _has_secret(rendered.sql, project) else cache
         analysis = _analyse(rendered.sql, parents, nodes, locate, own_cache)
-    node = Node(uid, name, kind, model, origin.file, line, parents, model.tags, sql=rendered.sql if rendered else None,
-                analysis=analysis)
+    node = Node(
+        uid,
+        name,
+        kind,
+        model,
+        origin.file,
+        line,
+        parents,
+        model.tags,
+        sql=rendered.sql if rendered else None,
+        analysis=analysis,
+    )
     location = origin.locate("materialized") if model.materialized else origin.locate("name")
     found = resolve_kind(model, location, kinds)
     if found is None:
-        materialized = infer_kind(model, analysis.stateful if analysis else None, kinds, capabilities, node)
+        materialized = infer_kind(
+            model, analysis.stateful if analysis else None, kinds, capabilities, node
+        )
         if materialized not in kinds:
             raise _no_inferred_kind(model, materialized, analysis, location)
         plugin, definition = kinds[materialized]
@@ -323,13 +398,22 @@ def _resolve_node(
     upstream_format = nodes[parents[0]].format if parents else None
     upstream = [nodes[p] for p in parents]
     updating = (analysis is not None and analysis.updating) or any(u.updating for u in upstream)
-    return replace(node, materialized=materialized, plugin=plugin, columns=columns, topic=topic,
-                   format=model.format or upstream_format or "json", updating=updating,
-                   event_time=_event_time(model, columns, upstream),
-                   key=_key(model, analysis, columns, upstream, updating, origin))
+    return replace(
+        node,
+        materialized=materialized,
+        plugin=plugin,
+        columns=columns,
+        topic=topic,
+        format=model.format or upstream_format or "json",
+        updating=updating,
+        event_time=_event_time(model, columns, upstream),
+        key=_key(model, analysis, columns, upstream, updating, origin),
+    )
 
 
-def _event_time(model: Model, columns: Sequence[ColumnInfo], upstream: Sequence[Node]) -> tuple[str, int] | None:
+def _event_time(
+    model: Model, columns: Sequence[ColumnInfo], upstream: Sequence[Node]
+) -> tuple[str, int] | None:
     """A declared event time, else the input's when this model passes its time column on
     unchanged (same name and type), so windows work downstream of a filter."""
     if model.event_time is not None:
@@ -340,13 +424,24 @@ def _event_time(model: Model, columns: Sequence[ColumnInfo], upstream: Sequence[
             continue
         column, _ = parent.event_time
         own, theirs = mine.get(column), parent.column(column)
-        if own and theirs and own.lineage == (f"{parent.unique_id}.{column}",) and own.type == theirs.type:
+        if (
+            own
+            and theirs
+            and own.lineage == (f"{parent.unique_id}.{column}",)
+            and own.type == theirs.type
+        ):
             return parent.event_time
     return None
 
 
-def _key(model: Model, analysis: Any, columns: Sequence[ColumnInfo], upstream: Sequence[Node],
-         updating: bool, origin: Any) -> tuple[str, ...]:
+def _key(
+    model: Model,
+    analysis: Any,
+    columns: Sequence[ColumnInfo],
+    upstream: Sequence[Node],
+    updating: bool,
+    origin: Any,
+) -> tuple[str, ...]:
     """The columns that identify a row: declared, else the GROUP BY columns, else an updating
     input's key when this model passes those columns through unchanged."""
     produced = {c.name for c in columns}
@@ -355,8 +450,12 @@ def _key(model: Model, analysis: Any, columns: Sequence[ColumnInfo], upstream: S
             match = difflib.get_close_matches(column, list(produced), n=1)
             raise ProjectError(
                 f"model '{model.name}': key column '{column}' is not an output column",
-                location=origin.locate("key", index) if len(model.key) > 1 else origin.locate("key"),
-                hint=f"did you mean '{match[0]}'?" if match else "output columns: " + ", ".join(sorted(produced)),
+                location=origin.locate("key", index)
+                if len(model.key) > 1
+                else origin.locate("key"),
+                hint=f"did you mean '{match[0]}'?"
+                if match
+                else "output columns: " + ", ".join(sorted(produced)),
             )
     if model.key:
         return tuple(model.key)
@@ -367,7 +466,10 @@ def _key(model: Model, analysis: Any, columns: Sequence[ColumnInfo], upstream: S
     for parent in upstream:
         if not parent.updating or not parent.key:
             continue
-        mine = [next((c.name for c in columns if c.lineage == (f"{parent.unique_id}.{k}",)), None) for k in parent.key]
+        mine = [
+            next((c.name for c in columns if c.lineage == (f"{parent.unique_id}.{k}",)), None)
+            for k in parent.key
+        ]
         if all(mine):
             return tuple(name for name in mine if name)
     return ()
@@ -386,7 +488,9 @@ def _no_inferred_kind(model: Model, kind: str, analysis: Any, location: Location
     return ProjectError(
         f"model '{model.name}': {why}, so it is materialized as {kind}, and no installed plugin provides {kind}",
         location=location,
-        hint=f"pip install {dist}" if dist else "install a plugin that provides it, or set materialized:",
+        hint=f"pip install {dist}"
+        if dist
+        else "install a plugin that provides it, or set materialized:",
     )
 
 
@@ -430,10 +534,7 @@ def _template_column(template: str, rendered: str, column: int) -> int:
 def _analyse(
     sql: str, parents: Sequence[str], nodes: Mapping[str, Node], locate: Any, cache: CompileCache
 ) -> Any:
-    upstream = {
-        nodes[p].name: [(c.name, c.type) for c in nodes[p].columns]
-        for p in parents
-    }
+    upstream = {nodes[p].name: [(c.name, c.type) for c in nodes[p].columns] for p in parents}
     key = _sha(sql, repr(sorted(upstream.items())))
     cached = cache.analyses.get(key)
     if cached is not None:
@@ -447,12 +548,16 @@ def _analyse(
             hint="check the statement near this position (Flink SQL)",
         ) from None
     except sqlmod.SqlAnalysisError as exc:
-        raise ProjectError(exc.message, location=locate(exc.line, exc.column), hint=exc.hint) from None
+        raise ProjectError(
+            exc.message, location=locate(exc.line, exc.column), hint=exc.hint
+        ) from None
     cache.analyses[key] = analysis
     return analysis
 
 
-def _columns(model: Model, analysis: Any, parents: Sequence[str], nodes: Mapping[str, Node], origin: Any) -> tuple[ColumnInfo, ...]:
+def _columns(
+    model: Model, analysis: Any, parents: Sequence[str], nodes: Mapping[str, Node], origin: Any
+) -> tuple[ColumnInfo, ...]:
     declared = {c.name: c for c in model.columns}
     if analysis is not None:
         by_relation = {nodes[p].name: p for p in parents}
@@ -484,7 +589,9 @@ def _columns(model: Model, analysis: Any, parents: Sequence[str], nodes: Mapping
             raise ProjectError(
                 f"model '{model.name}': column '{column.name}' is declared but the query does not produce it",
                 location=origin.locate("columns", index),
-                hint=f"did you mean '{match[0]}'?" if match else "produced columns: " + ", ".join(sorted(names)),
+                hint=f"did you mean '{match[0]}'?"
+                if match
+                else "produced columns: " + ", ".join(sorted(names)),
             )
     for masked in model.mask:
         if masked not in names:
@@ -496,7 +603,12 @@ def _columns(model: Model, analysis: Any, parents: Sequence[str], nodes: Mapping
     return tuple(produced)
 
 
-def _check_masking(model: Model, capabilities: Capabilities, sections: Sequence[tuple[str, ConfigSection]], location: Location) -> None:
+def _check_masking(
+    model: Model,
+    capabilities: Capabilities,
+    sections: Sequence[tuple[str, ConfigSection]],
+    location: Location,
+) -> None:
     """DESIGN §3: masking with no Gateway is an error unless a masked copy is asked for."""
     if not model.mask or "masking" in capabilities or model.mask_fallback == "materialize":
         return

@@ -35,11 +35,15 @@ class Plan:
     @property
     def actionable(self) -> list[Change]:
         """The changes apply will carry out (orphan deletes only with --prune)."""
-        return [c for c in self.changes if c.action != "none" and (c.node is not None or self.prune)]
+        return [
+            c for c in self.changes if c.action != "none" and (c.node is not None or self.prune)
+        ]
 
     @property
     def held_back(self) -> list[Change]:
-        return [c for c in self.changes if c.action == "delete" and c.node is None and not self.prune]
+        return [
+            c for c in self.changes if c.action == "delete" and c.node is None and not self.prune
+        ]
 
     def destructive(self) -> list[Change]:
         return [c for c in self.actionable if c.destructive or c.action in ("delete", "replace")]
@@ -55,9 +59,16 @@ def make_plan(manager: PluginManager, context: RunContext) -> Plan:
     artifacts = context.manifest.all_artifacts(set(context.selected))
     changes = manager.plan(artifacts, context)
     order = {uid: i for i, uid in enumerate(context.manifest.graph.topological_order())}
+
     def position(change: Change) -> tuple[int, int, str, str, str]:
         stage = -change.stage if change.action == "delete" else change.stage
-        return (order.get(change.node or "", len(order)), stage, change.plugin, change.kind, change.name)
+        return (
+            order.get(change.node or "", len(order)),
+            stage,
+            change.plugin,
+            change.kind,
+            change.name,
+        )
 
     ordered = sorted(changes, key=position)
     return Plan(tuple(ordered), prune=context.prune or context.destroy)
@@ -71,7 +82,9 @@ def render_plan(plan: Plan, redact: Any) -> str:
         held = change in plan.held_back
         note = "  (left the project; pass --prune to delete)" if held else ""
         reason = f"  # {change.reason}" if change.reason else ""
-        lines.append(f"{SYMBOLS[change.action]} {change.action} {change.kind} {change.name} ({change.plugin}){reason}{note}")
+        lines.append(
+            f"{SYMBOLS[change.action]} {change.action} {change.kind} {change.name} ({change.plugin}){reason}{note}"
+        )
         for key, (live, desired) in sorted(change.diff.items()):
             lines.append(f"    {key}: {_show(live)} -> {_show(desired)}")
     counts = plan.counts()
@@ -125,7 +138,11 @@ def apply_plan(
 
 
 def _apply_in_order(
-    manager: PluginManager, plan: Plan, context: RunContext, threads: int, results: list[ApplyResult]
+    manager: PluginManager,
+    plan: Plan,
+    context: RunContext,
+    threads: int,
+    results: list[ApplyResult],
 ) -> None:
     by_node: dict[str, list[Change]] = {}
     orphans: list[Change] = []
@@ -153,9 +170,14 @@ def _apply_in_order(
                     continue
                 failed[uid] = culprit  # passes the failure on, changes or not
                 if uid in by_node:
-                    results += [ApplyResult(c, "skipped", f"skipped: {culprit} failed") for c in by_node[uid]]
+                    results += [
+                        ApplyResult(c, "skipped", f"skipped: {culprit} failed")
+                        for c in by_node[uid]
+                    ]
                     context.echo(f"skip    {uid} (because {culprit} failed)")
-            for outcome in pool.map(lambda uid: _apply_node(manager, uid, by_node[uid], context), runnable):
+            for outcome in pool.map(
+                lambda uid: _apply_node(manager, uid, by_node[uid], context), runnable
+            ):
                 results.extend(outcome.results)
                 if outcome.failed:
                     failed[outcome.node] = outcome.node
@@ -163,14 +185,19 @@ def _apply_in_order(
         results.append(_apply_one(manager, change, context))
 
 
-def _apply_node(manager: PluginManager, uid: str, changes: Sequence[Change], context: RunContext) -> NodeOutcome:
+def _apply_node(
+    manager: PluginManager, uid: str, changes: Sequence[Change], context: RunContext
+) -> NodeOutcome:
     results = []
     for change in changes:
         result = _apply_one(manager, change, context)
         results.append(result)
         if result.status == "error":
             rest = changes[len(results) :]
-            results += [ApplyResult(c, "skipped", f"skipped: {change.kind} {change.name} failed") for c in rest]
+            results += [
+                ApplyResult(c, "skipped", f"skipped: {change.kind} {change.name} failed")
+                for c in rest
+            ]
             break
     return NodeOutcome(uid, tuple(results))
 
@@ -190,24 +217,51 @@ def _apply_one(manager: PluginManager, change: Change, context: RunContext) -> A
     return result
 
 
-def write_run_results(target: Path, command: str, results: Iterable[ApplyResult | TestResult], redact: Any) -> Path:
+def write_run_results(
+    target: Path, command: str, results: Iterable[ApplyResult | TestResult], redact: Any
+) -> Path:
     rows: list[dict[str, Any]] = []
     for r in results:
         if isinstance(r, ApplyResult):
             c = r.change
-            rows.append({"node": c.node, "plugin": c.plugin, "action": c.action, "kind": c.kind, "name": c.name,
-                         "status": r.status, "message": r.message, "seconds": r.seconds})
+            rows.append(
+                {
+                    "node": c.node,
+                    "plugin": c.plugin,
+                    "action": c.action,
+                    "kind": c.kind,
+                    "name": c.name,
+                    "status": r.status,
+                    "message": r.message,
+                    "seconds": r.seconds,
+                }
+            )
         else:
-            rows.append({"node": r.test, "status": r.status, "message": r.message, "failures": r.failures,
-                         "details": list(r.details)})
-    data = {"command": command, "finished_at": datetime.now(UTC).isoformat(timespec="seconds"), "results": rows}
+            rows.append(
+                {
+                    "node": r.test,
+                    "status": r.status,
+                    "message": r.message,
+                    "failures": r.failures,
+                    "details": list(r.details),
+                }
+            )
+    data = {
+        "command": command,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "results": rows,
+    }
     target.mkdir(parents=True, exist_ok=True)
     path = target / "run_results.json"
-    path.write_text(redact(json.dumps(data, indent=2, sort_keys=True, default=str)) + "\n", encoding="utf-8")
+    path.write_text(
+        redact(json.dumps(data, indent=2, sort_keys=True, default=str)) + "\n", encoding="utf-8"
+    )
     return path
 
 
-def run_tests(manager: PluginManager, tests: Sequence[str], context: RunContext) -> list[TestResult]:
+def run_tests(
+    manager: PluginManager, tests: Sequence[str], context: RunContext
+) -> list[TestResult]:
     results = []
     for uid in tests:
         node = context.manifest.nodes[uid]
@@ -219,13 +273,18 @@ def run_tests(manager: PluginManager, tests: Sequence[str], context: RunContext)
         if result is None:
             kinds = manager.test_types()
             result = TestResult(
-                uid, "error",
+                uid,
+                "error",
                 f"no loaded plugin runs tests of type '{node.spec.type}'"
                 + (f" (available: {', '.join(sorted(kinds))})" if kinds else ""),
             )
         if result.status == "fail" and node.spec.on_failure == "warn":
-            result = TestResult(result.test, "warn", result.message, result.failures, result.details)
-        context.echo(f"{result.status.upper():<5} {node.name} ({time.monotonic() - started:.1f}s){': ' + result.message if result.message else ''}")
+            result = TestResult(
+                result.test, "warn", result.message, result.failures, result.details
+            )
+        context.echo(
+            f"{result.status.upper():<5} {node.name} ({time.monotonic() - started:.1f}s){': ' + result.message if result.message else ''}"
+        )
         results.append(result)
     return results
 
@@ -243,11 +302,12 @@ def write_junit(path: Path, results: Sequence[TestResult], redact: Any) -> None:
             body = f"<error message={quoteattr(r.message)}>{escape(r.message)}</error>"
         elif r.status == "skipped":
             body = "<skipped/>"
-        cases.append(f"  <testcase classname=\"sluice\" name={name}>{body}</testcase>")
+        cases.append(f'  <testcase classname="sluice" name={name}>{body}</testcase>')
     xml = (
         '<?xml version="1.0" encoding="utf-8"?>\n'
         f'<testsuite name="sluice" tests="{len(results)}" failures="{failures}" errors="{errors}">\n'
-        + "\n".join(cases) + "\n</testsuite>\n"
+        + "\n".join(cases)
+        + "\n</testsuite>\n"
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(redact(xml), encoding="utf-8")

@@ -26,7 +26,9 @@ def fingerprint(project_dir: Path, env: str | None, mode: str, variables: Iterab
 
     env = env or os.environ.get(ENV_VAR) or None
     digest = hashlib.sha1()
-    plugins = sorted(f"{ep.name}={ep.dist.version if ep.dist else '?'}" for ep in entry_points(group="sluice"))
+    plugins = sorted(
+        f"{ep.name}={ep.dist.version if ep.dist else '?'}" for ep in entry_points(group="sluice")
+    )
     settings = [os.environ.get(name, "") for name in _SETTINGS]
     for part in (__version__, *plugins, *settings, str(env), mode):
         digest.update(part.encode() + b"\0")
@@ -39,14 +41,18 @@ def fingerprint(project_dir: Path, env: str | None, mode: str, variables: Iterab
     return digest.hexdigest()
 
 
-def unchanged(project_dir: Path, env: str | None, mode: str) -> tuple[dict[str, int], list[Path]] | None:
+def unchanged(
+    project_dir: Path, env: str | None, mode: str
+) -> tuple[dict[str, int], list[Path]] | None:
     """The node counts and files of the last compile if nothing it depends on changed."""
     try:
         record = json.loads((project_dir / FINGERPRINT_FILE).read_text(encoding="utf-8"))
         index = json.loads((project_dir / INDEX_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if record.get("fingerprint") != fingerprint(project_dir, env, mode, record.get("variables", [])):
+    if record.get("fingerprint") != fingerprint(
+        project_dir, env, mode, record.get("variables", [])
+    ):
         return None
     target = project_dir / "target"
     names = set(os.listdir(target)) if target.is_dir() else set()
@@ -55,7 +61,9 @@ def unchanged(project_dir: Path, env: str | None, mode: str) -> tuple[dict[str, 
     for relative in index:
         folder, _, name = relative.rpartition("/")
         if folder not in listings:
-            listings[folder] = set(os.listdir(target / folder)) if (target / folder).is_dir() else set()
+            listings[folder] = (
+                set(os.listdir(target / folder)) if (target / folder).is_dir() else set()
+            )
         if name not in (listings[folder] if folder else names):
             return None
     counts: dict[str, int] = record.get("counts", {})
@@ -63,9 +71,15 @@ def unchanged(project_dir: Path, env: str | None, mode: str) -> tuple[dict[str, 
     return counts, files
 
 
-def remember(project_dir: Path, env: str | None, mode: str, variables: Iterable[str], counts: dict[str, int]) -> None:
+def remember(
+    project_dir: Path, env: str | None, mode: str, variables: Iterable[str], counts: dict[str, int]
+) -> None:
     names = sorted(variables)
-    record = {"fingerprint": fingerprint(project_dir, env, mode, names), "variables": names, "counts": counts}
+    record = {
+        "fingerprint": fingerprint(project_dir, env, mode, names),
+        "variables": names,
+        "counts": counts,
+    }
     path = project_dir / FINGERPRINT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, sort_keys=True), encoding="utf-8")

@@ -174,5 +174,9 @@ def _generated_at(project: Project) -> str:
     if epoch and epoch.isdigit():
         stamp = float(epoch)
     else:
-        stamp = max((project.root / f).stat().st_mtime for f in project.file_hashes) if project.file_hashes else 0.0
+        stamp = (
+            max((project.root / f).stat().st_mtime for f in project.file_hashes)
+            if project.file_hashes
+            else 0.0
+        )
     return datetime.fromtimestamp(stamp, UTC).isoformat(timespec="seconds")

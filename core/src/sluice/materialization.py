@@ -62,7 +62,8 @@ def resolve_kind(
     raise ProjectError(
         f"model '{model.name}': unknown materialization '{name}'",
         location=location,
-        hint=did_you_mean(name, kinds) or "installed kinds: " + (", ".join(sorted(kinds)) or "none"),
+        hint=did_you_mean(name, kinds)
+        or "installed kinds: " + (", ".join(sorted(kinds)) or "none"),
     )
 
 

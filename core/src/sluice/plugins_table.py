@@ -9,7 +9,9 @@ from sluice.errors import SluiceError
 from sluice.plugin.manager import PluginManager
 
 
-def plugin_rows(project_dir: Path, env: str | None, *, probe: bool, timeout: float) -> list[dict[str, Any]]:
+def plugin_rows(
+    project_dir: Path, env: str | None, *, probe: bool, timeout: float
+) -> list[dict[str, Any]]:
     """One row per plugin. Without a project in ``project_dir`` nothing is configured."""
     from sluice.project.loader import PROJECT_FILES, load_project
 
@@ -58,10 +60,22 @@ def render_rows(rows: list[dict[str, Any]]) -> str:
     table = [header]
     for row in rows:
         reach = {None: "-", True: "yes", False: "no"}[row["reachable"]]
-        able = ", ".join(row["capabilities"] + [f"materialized: {k}" for k in row["materializations"]])
-        table.append((row["name"], row["version"] or "?", "yes" if row["configured"] else "no", reach, able or "-"))
+        able = ", ".join(
+            row["capabilities"] + [f"materialized: {k}" for k in row["materializations"]]
+        )
+        table.append(
+            (
+                row["name"],
+                row["version"] or "?",
+                "yes" if row["configured"] else "no",
+                reach,
+                able or "-",
+            )
+        )
     widths = [max(len(str(r[i])) for r in table) for i in range(len(header))]
-    lines = ["  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in table]
+    lines = [
+        "  ".join(str(cell).ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in table
+    ]
     for row in rows:
         if row["detail"]:
             lines.append(f"{row['name']}: {row['detail']}")

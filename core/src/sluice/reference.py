@@ -21,7 +21,11 @@ SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("governance.topics", schema.TopicRules, "Rules for the topics models create."),
     ("governance.models", schema.ModelRules, "Rules every model must follow."),
     ("governance.security", schema.SecurityRules, "Classification and masking rules."),
-    ("sources[]", schema.Source, "Topics that exist already; sluice reads them, never changes them."),
+    (
+        "sources[]",
+        schema.Source,
+        "Topics that exist already; sluice reads them, never changes them.",
+    ),
     ("models[]", schema.Model, "What sluice builds: topics, Flink jobs, sinks, virtual topics."),
     ("models[].topic", schema.TopicSpec, "The model's topic."),
     ("models[].access", schema.Access, "Who may read or write the model's topic."),
@@ -81,11 +85,21 @@ def render_reference() -> str:
         keys = ", ".join(f"`{(f.alias or n)}`" for n, f in assertion.model_fields.items())
         lines.append(f"- `{kind}`: {keys}")
     for path, model, summary in SECTIONS:
-        lines += ["", f"## `{path}`", "", summary, "", "| key | type | default |", "| --- | --- | --- |"]
+        lines += [
+            "",
+            f"## `{path}`",
+            "",
+            summary,
+            "",
+            "| key | type | default |",
+            "| --- | --- | --- |",
+        ]
         for name, info in model.model_fields.items():
             if info.exclude:
                 continue
-            lines.append(f"| `{info.alias or name}` | {_type_text(info.annotation)} | {_default_text(info)} |")
+            lines.append(
+                f"| `{info.alias or name}` | {_type_text(info.annotation)} | {_default_text(info)} |"
+            )
     return "\n".join(lines) + "\n"
 
 

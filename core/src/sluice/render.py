@@ -55,7 +55,9 @@ class _Recorder:
             raise self.fail("ref() takes one model name", 'write {{ ref("model_name") }}')
         if name not in self.models:
             if name in self.sources:
-                raise self.fail(f"ref('{name}') names a source", f'write {{{{ source("{name}") }}}}')
+                raise self.fail(
+                    f"ref('{name}') names a source", f'write {{{{ source("{name}") }}}}'
+                )
             hint = _closest(name, self.models)
             source = difflib.get_close_matches(name, list(self.sources), n=1, cutoff=0.6)
             if not hint.startswith("did you") and source:
@@ -124,7 +126,9 @@ class SqlRenderer:
     """Renders every model's SQL of one project (macros are compiled once)."""
 
     def __init__(self, macros: Mapping[str, str], variables: Variables, vars: Mapping[str, Any]):
-        self.env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+        self.env = jinja2.Environment(
+            undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+        )
         self.variables = variables
         self.vars = vars
         self._current: _Recorder | None = None
@@ -136,7 +140,9 @@ class SqlRenderer:
             try:
                 module = self.env.from_string(text).module
             except jinja2.TemplateSyntaxError as exc:
-                raise ProjectError(f"macro syntax error: {exc.message}", location=Location(file, exc.lineno)) from None
+                raise ProjectError(
+                    f"macro syntax error: {exc.message}", location=Location(file, exc.lineno)
+                ) from None
             for name in dir(module):
                 if not name.startswith("_"):
                     self.env.globals[name] = getattr(module, name)
@@ -164,6 +170,7 @@ class SqlRenderer:
         file (for SQL indented in a YAML block scalar, or written after ``sql:``).
         """
         if locate is None:
+
             def locate(line: int, column: int | None) -> Location:
                 return location.shifted(line - 1, column)
 
@@ -242,7 +249,10 @@ def _evaluate_tokens(
                 continue
             elif kind == "variable_end" and value == "}}" and inside:
                 shape = [k for k, _ in call]
-                if shape != ["name", "operator", "string", "operator"] or call[0][1] not in _SIMPLE_FUNCTIONS:
+                if (
+                    shape != ["name", "operator", "string", "operator"]
+                    or call[0][1] not in _SIMPLE_FUNCTIONS
+                ):
                     return None
                 if call[1][1] != "(" or call[3][1] != ")" or not _STRING_LITERAL.match(call[2][1]):
                     return None

@@ -47,7 +47,9 @@ class Session:
 
     @cached_property
     def project(self) -> Project:
-        return load_project(self.project_dir, env=self.env, sections=self.sections, yaml_cache=self.cache.yaml)
+        return load_project(
+            self.project_dir, env=self.env, sections=self.sections, yaml_cache=self.cache.yaml
+        )
 
     @cached_property
     def capabilities(self) -> Capabilities:
@@ -57,7 +59,9 @@ class Session:
 
     @cached_property
     def manifest(self) -> Manifest:
-        manifest = compile_project(self.project, self.manager, self.capabilities, sections=self.sections, cache=self.cache)
+        manifest = compile_project(
+            self.project, self.manager, self.capabilities, sections=self.sections, cache=self.cache
+        )
         self._save_cache()
         return manifest
 

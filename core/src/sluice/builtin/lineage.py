@@ -19,7 +19,9 @@ def sluice_lineage(manifest: Any, context: Any) -> Sequence[LineageEdge] | None:
         for parent in node.depends_on:
             columns: dict[str, list[str]] = {}
             for column in node.columns:
-                sources = [ref[len(parent) + 1 :] for ref in column.lineage if ref.startswith(parent + ".")]
+                sources = [
+                    ref[len(parent) + 1 :] for ref in column.lineage if ref.startswith(parent + ".")
+                ]
                 if sources:
                     columns[column.name] = sources
             edges.append(LineageEdge(parent, uid, "data", columns))

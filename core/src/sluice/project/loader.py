@@ -177,7 +177,10 @@ def load_project(
     raw = _interpolate(raw, project_doc, variables, sql_keys)
     header = {k: v for k, v in raw.items() if k not in FOLDERS}
     top, top_errors = validate(
-        schema.ProjectFile, {**header, **{k: [] for k in FOLDERS if k in raw}}, project_doc, (),
+        schema.ProjectFile,
+        {**header, **{k: [] for k in FOLDERS if k in raw}},
+        project_doc,
+        (),
         "stream_project.yml",
     )
     errors.add(*top_errors)
@@ -193,7 +196,9 @@ def load_project(
         if env_path.is_file():
             env_doc = reader.read(env_path)
             env_raw = _interpolate(env_doc.data or {}, env_doc, variables, sql_keys)
-            parsed, env_errors = validate(schema.Environment, env_raw, env_doc, (), f"environment '{env}'")
+            parsed, env_errors = validate(
+                schema.Environment, env_raw, env_doc, (), f"environment '{env}'"
+            )
             errors.add(*env_errors)
             if parsed is not None:
                 environment = parsed
@@ -203,14 +208,17 @@ def load_project(
             known = sorted(p.stem for p in (root / "environments").glob("*.yml"))
             raise ProjectError(
                 f"environment '{env}' has no file environments/{env}.yml",
-                hint=did_you_mean(env, known) or f"known environments: {', '.join(known) or 'none'}",
+                hint=did_you_mean(env, known)
+                or f"known environments: {', '.join(known) or 'none'}",
             )
 
     by_scope: dict[str, dict[str, tuple[str, ConfigSection]]] = {}
     for plugin, section in sections:
         by_scope.setdefault(section.scope, {})[section.key] = (plugin, section)
 
-    runtime = _validate_runtime(runtime_raw, runtime_doc, runtime_base, by_scope.get("runtime", {}), errors)
+    runtime = _validate_runtime(
+        runtime_raw, runtime_doc, runtime_base, by_scope.get("runtime", {}), errors
+    )
 
     entities: dict[str, list[tuple[dict[str, Any], Origin]]] = {k: [] for k in FOLDERS}
     for kind in FOLDERS:
@@ -227,19 +235,24 @@ def load_project(
             if data is None:
                 continue
             if not isinstance(data, dict):
-                errors.add(ProjectError(
-                    "expected a mapping with sources:, models:, tests: or exposures:",
-                    location=Location(doc.file, 1, 1),
-                ))
+                errors.add(
+                    ProjectError(
+                        "expected a mapping with sources:, models:, tests: or exposures:",
+                        location=Location(doc.file, 1, 1),
+                    )
+                )
                 continue
             data = _interpolate(data, doc, variables, sql_keys)
             for key, items in data.items():
                 if key not in FOLDERS:
-                    errors.add(ProjectError(
-                        f"unknown key '{key}'",
-                        location=doc.locate((key, "__key__")),
-                        hint=did_you_mean(str(key), FOLDERS) or "a file here holds sources:, models:, tests: and exposures: lists",
-                    ))
+                    errors.add(
+                        ProjectError(
+                            f"unknown key '{key}'",
+                            location=doc.locate((key, "__key__")),
+                            hint=did_you_mean(str(key), FOLDERS)
+                            or "a file here holds sources:, models:, tests: and exposures: lists",
+                        )
+                    )
                     continue
                 if not isinstance(items, list):
                     errors.add(ProjectError(f"'{key}' must be a list", location=doc.locate((key,))))
@@ -257,11 +270,13 @@ def load_project(
             prefix = _KIND_SCOPE[kind]
             uid = f"{prefix}.{spec.name}"
             if spec.name in validated[kind]:
-                errors.add(ProjectError(
-                    f"{prefix} '{spec.name}' is defined twice (also at {origins[uid].locate()})",
-                    location=origin.locate("name"),
-                    hint="names must be unique; rename or remove one of them",
-                ))
+                errors.add(
+                    ProjectError(
+                        f"{prefix} '{spec.name}' is defined twice (also at {origins[uid].locate()})",
+                        location=origin.locate("name"),
+                        hint="names must be unique; rename or remove one of them",
+                    )
+                )
                 continue
             validated[kind][spec.name] = spec
             origins[uid] = origin
@@ -269,11 +284,13 @@ def load_project(
     _attach_sql_files(sql_files, reader, validated["models"], origins, errors, root)
 
     for name in validated["sources"].keys() & validated["models"].keys():
-        errors.add(ProjectError(
-            f"'{name}' is both a source and a model",
-            location=origins[f"model.{name}"].locate("name"),
-            hint=f"sources and models share one namespace; rename the model (the source is at {origins[f'source.{name}'].locate()})",
-        ))
+        errors.add(
+            ProjectError(
+                f"'{name}' is both a source and a model",
+                location=origins[f"model.{name}"].locate("name"),
+                hint=f"sources and models share one namespace; rename the model (the source is at {origins[f'source.{name}'].locate()})",
+            )
+        )
 
     macros = tuple(
         MacroFile(str(p.relative_to(root).as_posix()), p.read_text(encoding="utf-8"))
@@ -334,7 +351,9 @@ class _Reader:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise ProjectError(f"file is not UTF-8 text ({exc.reason})", location=Location(display)) from None
+            raise ProjectError(
+                f"file is not UTF-8 text ({exc.reason})", location=Location(display)
+            ) from None
         doc = parse_yaml(text, display)
         self.cache[key] = doc
         return doc
@@ -366,7 +385,9 @@ def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, 
     return merged
 
 
-def _missing_plugin_error(scope: str, key: str, location: Location, owned: Sequence[str]) -> ProjectError:
+def _missing_plugin_error(
+    scope: str, key: str, location: Location, owned: Sequence[str]
+) -> ProjectError:
     dist = KNOWN_SECTIONS.get((scope, key))
     where = f"runtime.{key}" if scope == "runtime" else f"'{key}:'"
     if dist:
@@ -378,7 +399,11 @@ def _missing_plugin_error(scope: str, key: str, location: Location, owned: Seque
     hint = did_you_mean(key, owned) or (
         f"known keys here: {', '.join(sorted(owned))}" if owned else "no installed plugin owns it"
     )
-    return ProjectError(f"unknown key '{key}' in {'runtime' if scope == 'runtime' else scope}", location=location, hint=hint)
+    return ProjectError(
+        f"unknown key '{key}' in {'runtime' if scope == 'runtime' else scope}",
+        location=location,
+        hint=hint,
+    )
 
 
 def _validate_runtime(
@@ -392,7 +417,11 @@ def _validate_runtime(
     for key in sorted(raw):
         value = raw[key]
         if key not in owned:
-            errors.add(_missing_plugin_error("runtime", key, doc.locate((*base, key, "__key__")), list(owned)))
+            errors.add(
+                _missing_plugin_error(
+                    "runtime", key, doc.locate((*base, key, "__key__")), list(owned)
+                )
+            )
             continue
         if value is None:
             value = {}
@@ -413,7 +442,9 @@ def _validate_entity(
 ) -> Any:
     what = kind[:-1]
     if not isinstance(item, dict):
-        errors.add(ProjectError(f"each entry of '{kind}' must be a mapping", location=origin.locate()))
+        errors.add(
+            ProjectError(f"each entry of '{kind}' must be a mapping", location=origin.locate())
+        )
         return None
     if isinstance(item.get("name"), str):
         what = f"{what} '{item['name']}'"
@@ -428,7 +459,13 @@ def _validate_entity(
             continue
         if key in owned:
             section = owned[key][1]
-            parsed, problems = validate(section.model, value if value is not None else {}, origin.doc, (*origin.path, key), f"{what}: {key}")
+            parsed, problems = validate(
+                section.model,
+                value if value is not None else {},
+                origin.doc,
+                (*origin.path, key),
+                f"{what}: {key}",
+            )
             errors.add(*problems)
             if parsed is not None:
                 extensions[key] = parsed
@@ -438,16 +475,21 @@ def _validate_entity(
             hint = did_you_mean(str(key), [*core_keys, *owned])
             if hint:
                 misspelt.add(hint.split("'")[1])
-            errors.add(ProjectError(
-                f"unknown key '{key}' in {what}",
-                location=origin.locate(key, key=True),
-                hint=hint or "allowed keys: " + ", ".join(sorted({*core_keys, *owned})),
-            ))
+            errors.add(
+                ProjectError(
+                    f"unknown key '{key}' in {what}",
+                    location=origin.locate(key, key=True),
+                    hint=hint or "allowed keys: " + ", ".join(sorted({*core_keys, *owned})),
+                )
+            )
     spec, problems = validate(model, core, origin.doc, origin.path, what)
-    errors.add(*(
-        p for p in problems
-        if not any(p.message.endswith(f"missing the required key '{k}'") for k in misspelt)
-    ))
+    errors.add(
+        *(
+            p
+            for p in problems
+            if not any(p.message.endswith(f"missing the required key '{k}'") for k in misspelt)
+        )
+    )
     if spec is None:
         return None
     if isinstance(spec, schema.DataTest):
@@ -461,22 +503,33 @@ def _check_assertions(test: schema.DataTest, origin: Origin, errors: _Collector)
     for index, assertion in enumerate(test.assertions):
         path = ("assertions", index)
         if len(assertion) != 1:
-            errors.add(ProjectError(
-                f"test '{test.name}': each assertion is a one-key mapping such as "
-                "'not_null: {columns: [id]}'",
-                location=origin.locate(*path),
-            ))
+            errors.add(
+                ProjectError(
+                    f"test '{test.name}': each assertion is a one-key mapping such as "
+                    "'not_null: {columns: [id]}'",
+                    location=origin.locate(*path),
+                )
+            )
             continue
         ((kind, args),) = assertion.items()
         model = schema.ASSERTIONS.get(kind)
         if model is None:
-            errors.add(ProjectError(
-                f"test '{test.name}': unknown assertion '{kind}'",
-                location=origin.locate(*path, kind, key=True),
-                hint=did_you_mean(kind, schema.ASSERTIONS) or "known assertions: " + ", ".join(schema.ASSERTIONS),
-            ))
+            errors.add(
+                ProjectError(
+                    f"test '{test.name}': unknown assertion '{kind}'",
+                    location=origin.locate(*path, kind, key=True),
+                    hint=did_you_mean(kind, schema.ASSERTIONS)
+                    or "known assertions: " + ", ".join(schema.ASSERTIONS),
+                )
+            )
             continue
-        _, problems = validate(model, args if args is not None else {}, origin.doc, (*origin.path, *path, kind), f"test '{test.name}': {kind}")
+        _, problems = validate(
+            model,
+            args if args is not None else {},
+            origin.doc,
+            (*origin.path, *path, kind),
+            f"test '{test.name}': {kind}",
+        )
         errors.add(*problems)
 
 
@@ -498,20 +551,24 @@ def _attach_sql_files(
             try:
                 models[name] = schema.Model(name=name, sql=text)
             except Exception:
-                errors.add(ProjectError(
-                    f"'{path.name}' does not name a valid model",
-                    location=Location(display),
-                    hint="model names are letters, digits and underscores, starting with a letter",
-                ))
+                errors.add(
+                    ProjectError(
+                        f"'{path.name}' does not name a valid model",
+                        location=Location(display),
+                        hint="model names are letters, digits and underscores, starting with a letter",
+                    )
+                )
                 continue
             origins[uid] = Origin(YamlDocument(display, None), (), sql_file=display)
             continue
         if existing.sql is not None:
-            errors.add(ProjectError(
-                f"model '{name}' has SQL both in {display} and in its YAML",
-                location=origins[uid].locate("sql"),
-                hint=f"keep one: remove 'sql:' from the YAML or delete {display}",
-            ))
+            errors.add(
+                ProjectError(
+                    f"model '{name}' has SQL both in {display} and in its YAML",
+                    location=origins[uid].locate("sql"),
+                    hint=f"keep one: remove 'sql:' from the YAML or delete {display}",
+                )
+            )
             continue
         models[name] = existing.model_copy(update={"sql": text})
         old = origins[uid]

@@ -50,7 +50,9 @@ def _model_at(model: type[BaseModel], loc: Iterable[Any]) -> type[BaseModel] | N
     """The pydantic model that owns the last key of ``loc`` (for did-you-mean hints)."""
     current: Any = model
     for part in loc:
-        if isinstance(part, int) or not (isinstance(current, type) and issubclass(current, BaseModel)):
+        if isinstance(part, int) or not (
+            isinstance(current, type) and issubclass(current, BaseModel)
+        ):
             continue
         fields = {(f.alias or n): f for n, f in current.model_fields.items()}
         info = fields.get(part)

@@ -56,7 +56,9 @@ class Variables:
     used: set[str] = field(default_factory=set)  # every name looked up, set or not
 
     @classmethod
-    def for_project(cls, project_dir: Path, env: str | None, environ: Mapping[str, str]) -> Variables:
+    def for_project(
+        cls, project_dir: Path, env: str | None, environ: Mapping[str, str]
+    ) -> Variables:
         merged = read_dotenv(project_dir / ".env")
         if env:
             merged.update(read_dotenv(project_dir / f".env.{env}"))

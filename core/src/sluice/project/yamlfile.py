@@ -117,7 +117,9 @@ def _convert(node: yaml.Node, path: YamlPath, doc: YamlDocument) -> Any:
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = key_node.value if key_node.tag == _STR else _constructor.construct_object(key_node)
+            key = (
+                key_node.value if key_node.tag == _STR else _constructor.construct_object(key_node)
+            )
             if key == "<<":
                 raise ProjectError(
                     "YAML merge keys ('<<') are not supported",

@@ -42,5 +42,7 @@ def _walk(root: resources.abc.Traversable, prefix: str = "") -> list[tuple[str, 
             if entry.is_dir():
                 stack.append((entry, relative + "/"))
             elif not entry.name.endswith((".pyc",)) and entry.name != "__init__.py":
-                found.append((relative.replace("dot.env", ".env"), entry.read_text(encoding="utf-8")))
+                found.append(
+                    (relative.replace("dot.env", ".env"), entry.read_text(encoding="utf-8"))
+                )
     return found

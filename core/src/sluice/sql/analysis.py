@@ -947,7 +947,9 @@ def _arithmetic_type(operator: str, left: str | None, right: str | None) -> str 
     left, right = left.upper(), right.upper()
     if left in _INTEGERS and right in _INTEGERS:
         return max(left, right, key=_INTEGERS.index)
-    if {left, right} <= {"FLOAT", "DOUBLE", *_INTEGERS} and ("DOUBLE" in (left, right) or "FLOAT" in (left, right)):
+    if {left, right} <= {"FLOAT", "DOUBLE", *_INTEGERS} and (
+        "DOUBLE" in (left, right) or "FLOAT" in (left, right)
+    ):
         return "FLOAT" if {left, right} <= {"FLOAT", *_INTEGERS} else "DOUBLE"
     a, b = _as_decimal(left), _as_decimal(right)
     if a is None or b is None:
