@@ -29,7 +29,8 @@ from typing import Any, ClassVar
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ErrorLevel, ParseError
-from sqlglot.tokens import Token, Tokenizer, TokenType
+from sqlglot.tokens import Token, TokenType
+from sqlglot.tokens import Tokenizer as BaseTokenizer
 
 __all__ = ["WINDOW_TVFS", "Flink", "table_argument"]
 
@@ -68,11 +69,11 @@ class Flink(Dialect):
     # Flink identifiers are case sensitive and kept as written.
     NORMALIZATION_STRATEGY = Dialect.NORMALIZATION_STRATEGY.CASE_SENSITIVE
 
-    class Tokenizer(Tokenizer):
+    class Tokenizer(BaseTokenizer):
         IDENTIFIERS: ClassVar[list[str | tuple[str, str]]] = ["`"]
         QUOTES: ClassVar[list[str | tuple[str, str]]] = ["'"]
         KEYWORDS: ClassVar[dict[str, TokenType]] = {
-            **{k: v for k, v in Tokenizer.KEYWORDS.items() if k != "SESSION"},
+            **{k: v for k, v in BaseTokenizer.KEYWORDS.items() if k != "SESSION"},
             # The base tokenizer reads MATCH_RECOGNIZE as a name, so `t MATCH_RECOGNIZE (...)`
             # would alias the table instead of starting the clause.
             "MATCH_RECOGNIZE": TokenType.MATCH_RECOGNIZE,
