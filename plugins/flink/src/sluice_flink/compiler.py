@@ -26,8 +26,10 @@ from sluice_flink.options import IDLE_TIMEOUT, format_options, kafka_connection
 PLUGIN = "flink"
 JOB_KINDS = frozenset({"flink", "topic"})  # kinds whose topic a Flink job fills
 READABLE_KINDS = frozenset({"flink", "topic"})  # models whose output is a real Kafka topic
-# Settings the runner owns: the job's identity and where it resumes from.
-RESERVED_SETTINGS = frozenset({"pipeline.name", "execution.savepoint.path"})
+# Settings the runner owns: the job's identity, its recorded spec hash, where it resumes from.
+RESERVED_SETTINGS = frozenset(
+    {"pipeline.name", "execution.savepoint.path", "pipeline.global-job-parameters"}
+)
 _EVENT_TIME_TYPE = re.compile(r"^TIMESTAMP(_LTZ)?\(([0-3])\)$", re.IGNORECASE)
 
 

@@ -1,14 +1,25 @@
-"""The hook implementations of sluice-flink (thin: the work is in config and compiler)."""
+"""The hook implementations of sluice-flink (thin: the work is in compiler and planner)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sluice.compiler import CompileContext
 from sluice.nodes import Node
 from sluice.plugin import hookimpl
-from sluice.plugin.api import Artifact, ConfigSection, DevService, Materialization
-from sluice_flink import compiler, devstack
+from sluice.plugin.api import (
+    ApplyResult,
+    Artifact,
+    Change,
+    ConfigSection,
+    DevService,
+    Materialization,
+    ProbeResult,
+    StatusItem,
+)
+from sluice.runtime import RunContext
+from sluice_flink import compiler, devstack, planner
 from sluice_flink.config import FlinkConfig, FlinkModelConfig
 
 
@@ -44,6 +55,32 @@ def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | 
     """The Flink job of a ``flink`` model or of a ``topic`` model with SQL."""
     job = compiler.compile_job(node, context)
     return [job] if job else None
+
+
+@hookimpl
+def sluice_probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | None:
+    """Flink's version and slots, whether savepoints have a directory, the SQL Gateway."""
+    return planner.probe(runtime, timeout)
+
+
+@hookimpl
+def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[Change] | None:
+    """Compiled jobs against running ones: by name, then by recorded spec hash."""
+    return planner.plan(artifacts, context) or None
+
+
+@hookimpl
+def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
+    """Submit, upgrade (savepoint or stateless) or stop one job."""
+    return planner.apply(change, context)
+
+
+@hookimpl
+def sluice_status(
+    nodes: Sequence[Node], artifacts: Sequence[Artifact], context: RunContext
+) -> Sequence[StatusItem] | None:
+    """Each job's state and since when, and the savepoint it was restored from."""
+    return planner.status(nodes, artifacts, context) or None
 
 
 @hookimpl

@@ -1,0 +1,402 @@
+"""sluice-flink online, for real: plan, apply, upgrade, status and destroy of Flink SQL jobs.
+
+One module-wide stack (a KRaft broker, a Flink session cluster and its SQL Gateway, started as
+java processes by the plugins' dev services) serves every story. Each story is a real project
+driven through the CLI; topics are created here with the admin client (topic management is the
+Kafka plugin's part), records are produced and consumed with confluent-kafka, and what Flink
+did is checked through its REST API. Run with ``-s`` to see submit and upgrade times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sluice.dev import DevStack
+from sluice.plugin.manager import PluginManager
+from sluice.testing import SluiceProject
+
+pytestmark = pytest.mark.integration
+
+confluent_kafka = pytest.importorskip("confluent_kafka")
+httpx = pytest.importorskip("httpx")
+
+from confluent_kafka import Consumer, Producer  # noqa: E402
+from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+
+ARRIVAL_TIMEOUT = 90.0  # records through a job on a 2-core machine
+SETTLE = 4.0  # how long to keep reading after the expected rows came, to catch duplicates
+
+Env = dict[str, str]
+MakeProject = Callable[[Mapping[str, str]], SluiceProject]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    reuse = os.environ.get("SLUICE_TEST_STACK_ENV")  # .sluice/dev/env of a running stack
+    if reuse:
+        lines = Path(reuse).read_text().splitlines()
+        yield dict(line.removeprefix("export ").split("=", 1) for line in lines if "=" in line)
+        return
+    for tool in ("java", "mvn"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"the local stack needs '{tool}' on PATH")
+    home = tmp_path_factory.mktemp("stack")
+    dev = DevStack(home, PluginManager().dev_services(), echo=lambda line: print(f"[dev] {line}"))
+    began = time.monotonic()
+    try:
+        found = dev.up(["kafka", "flink-sql-gateway"])
+        print(f"\n[dev] kafka + flink up in {time.monotonic() - began:.1f}s")
+        yield dict(found)
+    finally:
+        dev.down()
+        assert all(state.state != "running" for state in dev.status())
+
+
+@pytest.fixture(autouse=True)
+def _topics_capability(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While sluice-kafka has no probe yet, count a configured runtime.kafka as ``topics``.
+
+    Online commands take capabilities from probes; without a Kafka probe, ``flink`` models
+    (which need topics) would not compile. Does nothing once the Kafka plugin probes.
+    """
+    import sluice.session
+    from sluice.capabilities import Capabilities
+
+    kafka_plugin = pytest.importorskip("sluice_kafka.plugin")
+    if hasattr(kafka_plugin, "sluice_probe"):
+        return
+    probed = sluice.session.probed
+
+    def with_topics(manager: Any, runtime: Mapping[str, Any], timeout: float) -> Capabilities:
+        found = probed(manager, runtime, timeout)
+        if "kafka" not in runtime:
+            return found
+        provided = {"topics": "kafka", **found.provided}
+        return Capabilities(provided, found.mode, found.reports)
+
+    monkeypatch.setattr(sluice.session, "probed", with_topics)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:6]}"
+
+
+def create_topics(env: Env, *names: str) -> None:
+    admin = AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP"]})
+    futures = admin.create_topics(
+        [NewTopic(n, num_partitions=1, replication_factor=1) for n in names]
+    )
+    for future in futures.values():
+        future.result(timeout=30)
+
+
+def produce(env: Env, topic: str, records: list[dict[str, Any]]) -> None:
+    producer = Producer({"bootstrap.servers": env["KAFKA_BOOTSTRAP"], "enable.idempotence": True})
+    for record in records:
+        producer.produce(topic, json.dumps(record).encode())
+    assert producer.flush(30) == 0
+
+
+class Reader:
+    """Reads a topic from its start, in a group of its own, across several checks."""
+
+    def __init__(self, env: Env, topic: str) -> None:
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": env["KAFKA_BOOTSTRAP"],
+                "group.id": _unique("reader"),
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        self.consumer.subscribe([topic])
+        self.rows: list[dict[str, Any]] = []
+
+    def until(self, count: int, timeout: float = ARRIVAL_TIMEOUT) -> list[dict[str, Any]]:
+        """Every row so far, once at least ``count`` came (and nothing more for SETTLE s)."""
+        deadline = time.monotonic() + timeout
+        settled_at: float | None = None
+        while time.monotonic() < deadline:
+            message = self.consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                self.rows.append(json.loads(message.value()))
+                settled_at = None
+            if len(self.rows) >= count:
+                settled_at = settled_at or time.monotonic()
+                if time.monotonic() - settled_at >= SETTLE:
+                    break
+        return list(self.rows)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def rest(env: Env, path: str) -> Any:
+    response = httpx.get(env["FLINK_REST_URL"] + path, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def jobs_named(env: Env, name: str) -> list[dict[str, Any]]:
+    jobs = rest(env, "/jobs/overview")["jobs"]
+    return sorted((j for j in jobs if j["name"] == name), key=lambda j: j["start-time"])
+
+
+def running_job(env: Env, name: str) -> dict[str, Any]:
+    running = [j for j in jobs_named(env, name) if j["state"] == "RUNNING"]
+    assert len(running) == 1, jobs_named(env, name)
+    return running[0]
+
+
+def run_ok(project: SluiceProject, env: Env, *args: str) -> str:
+    result = project.run(*args, env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def change_seconds(project: SluiceProject, action: str) -> list[float]:
+    data = json.loads((project.path / "target" / "run_results.json").read_text())
+    return [r["seconds"] for r in data["results"] if r["action"] == action]
+
+
+def stop_jobs_of(env: Env, project_name: str) -> None:
+    """Leave no job behind (4 slots serve every story): cancel what a failed story left."""
+    for job in rest(env, "/jobs/overview")["jobs"]:
+        if job["name"].startswith(f"sluice.{project_name}.") and job["state"] == "RUNNING":
+            httpx.patch(f"{env['FLINK_REST_URL']}/jobs/{job['jid']}?mode=cancel", timeout=30)
+
+
+def project_yaml(name: str, source_topic: str, models: str) -> str:
+    return f"""
+project: {{ name: {name} }}
+runtime:
+  kafka: {{ bootstrap_servers: "${{KAFKA_BOOTSTRAP}}" }}
+  flink:
+    rest_url: "${{FLINK_REST_URL}}"
+    sql_gateway_url: "${{FLINK_SQL_GATEWAY_URL}}"
+sources:
+  - name: orders
+    topic: {source_topic}
+    event_time: {{ column: ts, watermark: 1s }}
+    columns:
+      - {{ name: order_id, type: STRING }}
+      - {{ name: customer, type: STRING }}
+      - {{ name: amount, type: INT }}
+      - {{ name: ts, type: "TIMESTAMP(3)" }}
+models:
+{models}"""
+
+
+def order(order_id: str, customer: str, amount: int, ts: str = "2024-01-01 00:00:01") -> dict:
+    return {"order_id": order_id, "customer": customer, "amount": amount, "ts": ts + ".000"}
+
+
+def filter_model(topic: str, condition: str) -> str:
+    return f"""
+  - name: big_orders
+    materialized: flink
+    topic: {{ name: {topic} }}
+    sql: SELECT order_id, customer, amount FROM {{{{ source("orders") }}}} WHERE {condition}
+"""
+
+
+# -- stories ----------------------------------------------------------------------------------
+
+
+def test_a_filter_job_runs_is_left_alone_and_upgrades_with_a_savepoint(
+    env: Env, sluice_project: MakeProject
+) -> None:
+    name = _unique("shop")
+    source, output = _unique("orders"), _unique("big")
+    create_topics(env, source, output)
+    project = sluice_project(
+        {"stream_project.yml": project_yaml(name, source, filter_model(output, "amount > 100"))}
+    )
+    reader = Reader(env, output)
+    try:
+        out = run_ok(project, env, "apply")
+        assert "done    job sluice." in out, out
+        submit = change_seconds(project, "create")
+        job = running_job(env, f"sluice.{name}.big_orders")
+
+        first = [
+            order("o1", "ann", 150),
+            order("o2", "bob", 20),
+            order("o3", "cid", 300),
+            order("o4", "dan", 99),
+            order("o5", "eve", 101),
+        ]
+        produce(env, source, first)
+        rows = reader.until(3)
+        assert sorted(rows, key=lambda r: r["order_id"]) == [
+            {"order_id": "o1", "customer": "ann", "amount": 150},
+            {"order_id": "o3", "customer": "cid", "amount": 300},
+            {"order_id": "o5", "customer": "eve", "amount": 101},
+        ]
+
+        # nothing changed: the plan says so and exits 0 with --detailed-exitcode
+        out = run_ok(project, env, "plan", "--detailed-exitcode")
+        assert "No changes" in out, out
+        out = run_ok(project, env, "status")
+        assert f"sluice.{name}.big_orders" in out and "RUNNING" in out and "since=" in out, out
+
+        # a changed filter: the plan replaces the job, apply upgrades it through a savepoint
+        project.write(
+            {
+                "stream_project.yml": project_yaml(
+                    name, source, filter_model(output, "amount > 100 OR customer = 'vip'")
+                )
+            }
+        )
+        out = run_ok(project, env, "plan")
+        assert f"-/+ replace job sluice.{name}.big_orders" in out, out
+        assert "stop with savepoint" in out, out
+
+        # produced before the upgrade; both filters agree on them
+        produce(env, source, [order(f"b{i}", "fay", 200 + i) for i in range(20)])
+        out = run_ok(project, env, "apply")
+        upgrade = change_seconds(project, "replace")
+        assert "restored from savepoint" in json.dumps(
+            json.loads((project.path / "target" / "run_results.json").read_text())
+        )
+        # produced after: only the new filter lets the vip's small order through
+        produce(
+            env, source, [order("a1", "vip", 5), order("a2", "gus", 7), order("a3", "hal", 500)]
+        )
+
+        rows = reader.until(3 + 20 + 2)
+        ids = [r["order_id"] for r in rows]
+        expected = {"o1", "o3", "o5", "a1", "a3"} | {f"b{i}" for i in range(20)}
+        assert sorted(ids) == sorted(expected), "lost or duplicated records across the upgrade"
+
+        new = running_job(env, f"sluice.{name}.big_orders")
+        assert new["jid"] != job["jid"]
+        restored = rest(env, f"/jobs/{new['jid']}/checkpoints")["latest"]["restored"]
+        assert restored["is_savepoint"] is True, restored
+        assert rest(env, f"/jobs/{job['jid']}")["state"] == "FINISHED"
+        out = run_ok(project, env, "status")
+        assert "savepoint=" in out, out
+        print(f"\n[flink] submit {submit[0]:.1f}s, upgrade with savepoint {upgrade[0]:.1f}s")
+
+        # destroy stops the job (with a savepoint) and leaves nothing running
+        out = run_ok(project, env, "destroy", "--yes")
+        assert "stopped with savepoint" in json.dumps(
+            json.loads((project.path / "target" / "run_results.json").read_text())
+        ), out
+        assert all(j["state"] != "RUNNING" for j in jobs_named(env, f"sluice.{name}.big_orders"))
+    finally:
+        reader.close()
+        stop_jobs_of(env, name)
+
+
+def test_a_window_aggregation_counts_per_window_in_event_time(
+    env: Env, sluice_project: MakeProject
+) -> None:
+    name = _unique("shop")
+    source, output = _unique("orders"), _unique("per_minute")
+    create_topics(env, source, output)
+    model = f"""
+  - name: per_minute
+    materialized: flink
+    topic: {{ name: {output} }}
+    sql: |
+      SELECT customer, COUNT(*) AS n, window_start, window_end
+      FROM TABLE(TUMBLE(TABLE {{{{ source("orders") }}}}, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+      GROUP BY customer, window_start, window_end
+"""
+    project = sluice_project({"stream_project.yml": project_yaml(name, source, model)})
+    reader = Reader(env, output)
+    try:
+        run_ok(project, env, "apply")
+        running_job(env, f"sluice.{name}.per_minute")
+        produce(
+            env,
+            source,
+            [
+                order("w1", "ann", 1, "2024-01-01 00:00:05"),
+                order("w2", "bob", 1, "2024-01-01 00:00:20"),
+                order("w3", "ann", 1, "2024-01-01 00:00:40"),
+                order("w4", "ann", 1, "2024-01-01 00:00:59"),
+                order("w5", "bob", 1, "2024-01-01 00:01:10"),
+                # far later: moves the watermark past the end of both windows
+                order("w6", "cid", 1, "2024-01-01 00:05:00"),
+            ],
+        )
+        rows = reader.until(4)
+        counts = {(r["customer"], r["window_start"][11:16]): r["n"] for r in rows}
+        assert counts == {("ann", "00:00"): 3, ("bob", "00:00"): 1, ("bob", "00:01"): 1}, rows
+        run_ok(project, env, "destroy", "--yes")
+    finally:
+        reader.close()
+        stop_jobs_of(env, name)
+
+
+def test_two_jobs_keep_their_settings_to_themselves(env: Env, sluice_project: MakeProject) -> None:
+    name = _unique("shop")
+    source, wide, narrow = _unique("orders"), _unique("wide"), _unique("narrow")
+    create_topics(env, source, wide, narrow)
+    models = f"""
+  - name: wide
+    materialized: flink
+    topic: {{ name: {wide} }}
+    flink: {{ parallelism: 2, config: {{ "table.exec.source.idle-timeout": "5 s" }} }}
+    sql: SELECT order_id FROM {{{{ source("orders") }}}}
+  - name: narrow
+    materialized: flink
+    topic: {{ name: {narrow} }}
+    sql: SELECT order_id FROM {{{{ source("orders") }}}} WHERE amount > 0
+"""
+    project = sluice_project({"stream_project.yml": project_yaml(name, source, models)})
+    try:
+        run_ok(project, env, "apply")
+        wide_job = running_job(env, f"sluice.{name}.wide")
+        narrow_job = running_job(env, f"sluice.{name}.narrow")
+        wide_config = rest(env, f"/jobs/{wide_job['jid']}/config")["execution-config"]
+        narrow_config = rest(env, f"/jobs/{narrow_job['jid']}/config")["execution-config"]
+        assert wide_config["job-parallelism"] == 2
+        assert narrow_config["job-parallelism"] == 1  # the cluster default, not the other's SET
+        assert (
+            wide_config["user-config"]["sluice.spec-hash"]
+            != (narrow_config["user-config"]["sluice.spec-hash"])
+        )
+        out = run_ok(project, env, "status")
+        assert out.count("RUNNING") == 2 and out.count("since=") == 2, out
+
+        # a model that leaves the project: its job is an orphan, deleted only with --prune
+        models_without_narrow = models.split("  - name: narrow")[0]
+        project.write({"stream_project.yml": project_yaml(name, source, models_without_narrow)})
+        out = run_ok(project, env, "plan")
+        assert f"- delete job sluice.{name}.narrow" in out and "--prune" in out, out
+        run_ok(project, env, "apply", "--prune")
+        assert all(j["state"] != "RUNNING" for j in jobs_named(env, f"sluice.{name}.narrow"))
+        running_job(env, f"sluice.{name}.wide")
+        run_ok(project, env, "destroy", "--yes")
+        assert all(j["state"] != "RUNNING" for j in jobs_named(env, f"sluice.{name}.wide"))
+    finally:
+        stop_jobs_of(env, name)
+
+
+def test_the_probe_reports_version_slots_and_savepoints(env: Env, tmp_path: Path) -> None:
+    from sluice_flink.config import FlinkConfig
+    from sluice_flink.planner import probe
+
+    config = FlinkConfig(
+        rest_url=env["FLINK_REST_URL"], sql_gateway_url=env["FLINK_SQL_GATEWAY_URL"]
+    )
+    result = probe({"flink": config}, timeout=10)
+    assert result is not None and result.reachable
+    assert set(result.capabilities) == {"stream_jobs", "savepoints"}
+    assert result.version and result.version.startswith("2.")
+    assert "slots free" in (result.detail or "") and "SQL Gateway" in (result.detail or "")
