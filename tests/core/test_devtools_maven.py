@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -17,8 +18,9 @@ from sluice.devtools.maven import ChecksumMismatch, Coordinate
 from sluice.devtools.ports import choose_ports, is_free
 from sluice.errors import RemoteError, SluiceError
 
-# Writes what the real mvn would: jars into -DoutputDirectory (copy-dependencies) or the
-# archive into -Ddest (get). FAKE_MVN_CONTENT varies the bytes; FAKE_MVN_LOG counts calls.
+# Writes what the real mvn would: jars into -DoutputDirectory (copy-dependencies: a and b as
+# listed, and c, a dependency of theirs, unless the pom excludes it) or the archive into -Ddest
+# (get). FAKE_MVN_CONTENT varies the bytes; FAKE_MVN_LOG counts calls.
 FAKE_MVN = """\
 #!{python}
 import io, os, sys, tarfile
@@ -33,13 +35,16 @@ if os.environ.get("FAKE_MVN_FAIL"):
     sys.exit(1)
 content = os.environ.get("FAKE_MVN_CONTENT", "v1").encode()
 options = dict(a[2:].split("=", 1) for a in args if a.startswith("-D") and "=" in a)
-if "-C" not in args:
+if "-C" not in args and not os.environ.get("FAKE_MVN_LAX_OK"):
     sys.exit("strict checksums (-C) missing")
 if "outputDirectory" in options:
     out = Path(options["outputDirectory"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "a-1.0.jar").write_bytes(b"a" + content)
     (out / "b-2.0.jar").write_bytes(b"b" + content)
+    pom = Path(args[args.index("-f") + 1]).read_text()
+    if "<exclusions>" not in pom:
+        (out / "c-3.0.jar").write_bytes(b"c" + content)
 else:
     dest = Path(options["dest"])
     buffer = io.BytesIO()
@@ -84,17 +89,76 @@ def test_coordinates_must_be_pinned() -> None:
 
 def test_resolve_caches_and_locks(fake_mvn: Path, tmp_path: Path) -> None:
     links = maven.resolve(COORDS, tmp_path / "lib")
-    assert [link.name for link in links] == ["a-1.0.jar", "b-2.0.jar"]
+    assert [link.name for link in links] == ["a-1.0.jar", "b-2.0.jar", "c-3.0.jar"]
     assert all(link.is_symlink() for link in links)
     assert links[0].read_bytes() == b"av1"
     assert "copy-dependencies" in fake_mvn.read_text()
+    assert "maven.repo.local" not in fake_mvn.read_text()  # the user's ~/.m2
     lock = next((tmp_path / "cache" / "maven").glob("*.lock.json"))
-    assert set(json.loads(lock.read_text())["files"]) == {"lib/a-1.0.jar", "lib/b-2.0.jar"}
+    files = set(json.loads(lock.read_text())["files"])
+    assert files == {"lib/a-1.0.jar", "lib/b-2.0.jar", "lib/c-3.0.jar"}
 
     # the same list in another order is the same entry: no second mvn run
     again = maven.resolve(list(reversed(COORDS)))
     assert _calls(fake_mvn) == 1
     assert all(path.is_relative_to(tmp_path / "cache") for path in again)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_resolve_without_transitive_dependencies(fake_mvn: Path, tmp_path: Path) -> None:
+    both = maven.resolve(COORDS)
+    direct = maven.resolve(COORDS, tmp_path / "lib", transitive=False)
+    assert [path.name for path in direct] == ["a-1.0.jar", "b-2.0.jar"]
+    # another entry than the transitive one (which keeps c), filled by a second mvn run
+    assert direct[0].resolve().parent != both[0].parent
+    assert _calls(fake_mvn) == 2
+    maven.resolve(COORDS, transitive=False)
+    assert _calls(fake_mvn) == 2
+
+
+def test_excluding_transitive_dependencies_writes_exclusions() -> None:
+    coord = Coordinate.parse("org.example:a:1.0")
+    assert "<exclusions>" not in coord.pom_dependency()
+    excluded = coord.pom_dependency(transitive=False)
+    assert "<exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion>" in excluded
+
+
+def test_pinned_sha256_is_checked(fake_mvn: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_MVN_LAX_OK", "1")
+    pins = {"org.example:a:1.0": _sha(b"av1"), "org.example:b:2.0": _sha(b"bv1")}
+    jars = maven.resolve(COORDS, transitive=False, sha256=pins, throwaway_repository=True)
+    assert jars[1].read_bytes() == b"bv1"
+    # every jar is pinned: Maven's own checksums only warn (some artifacts have none)
+    assert " -c " in fake_mvn.read_text() and " -C " not in fake_mvn.read_text()
+    # mvn downloaded into a local repository of its own, inside the (deleted) work directory
+    assert "-Dmaven.repo.local=" + str(jars[0].parent.parent.parent) in fake_mvn.read_text()
+    assert not list(jars[0].parent.parent.parent.glob(".*/repository"))
+
+    wrong = {**pins, "org.example:b:2.0": _sha(b"other")}
+    with pytest.raises(ChecksumMismatch, match=r"b-2\.0\.jar: sha256 \w+, pinned"):
+        maven.resolve(COORDS, transitive=False, sha256=wrong)  # the cached entry is checked
+
+
+def test_a_download_that_differs_from_its_pin_never_enters_the_cache(
+    fake_mvn: Path, tmp_path: Path
+) -> None:
+    pins = {"org.example:a:1.0": _sha(b"av2")}
+    with pytest.raises(ChecksumMismatch, match="fresh download"):
+        maven.resolve(COORDS, sha256=pins)  # strict -C: b and c are not pinned
+    cache = tmp_path / "cache" / "maven"
+    assert not list(cache.glob("*.lock.json"))  # nothing trusted, so no lock either
+    assert not [path for path in cache.iterdir() if path.is_dir()]
+
+
+def test_pins_must_name_listed_coordinates(fake_mvn: Path) -> None:
+    with pytest.raises(SluiceError, match="not in the list"):
+        maven.resolve(COORDS, sha256={"org.example:z:1.0": _sha(b"")})
+    with pytest.raises(SluiceError, match="64 lowercase hex"):
+        maven.resolve(COORDS, sha256={"org.example:a:1.0": "abc"})
+    assert _calls(fake_mvn) == 0
 
 
 def test_a_changed_cached_jar_is_refused(fake_mvn: Path) -> None:

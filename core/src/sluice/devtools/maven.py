@@ -3,13 +3,16 @@
 Dev services run real JVM systems (a Kafka broker, a Flink cluster, a Connect worker, a schema
 registry). Their jars come through the ordinary ``mvn`` client, so the user's Maven settings
 (mirrors, proxies, credentials) apply, and Maven itself checks the SHA-1/MD5 of every download
-(``-C``: a wrong checksum fails instead of warning).
+(``-C``: a wrong checksum fails instead of warning; only where the caller pins the SHA-256 of
+every file does Maven merely warn, see :func:`resolve`).
 
 On top of that each cache entry gets a lock file beside it that records the SHA-256 of every
 file it holds. The first resolution writes the lock; every later use (a cached entry or a
 fresh download after the entry was deleted) is compared with it and a difference is an error.
 The lock outlives its entry, so deleting an entry re-downloads and checks the new bytes against
-what was trusted before. Delete the lock too only when a change is expected.
+what was trusted before. Delete the lock too only when a change is expected. A caller that pins
+the SHA-256 of its jars in code (``resolve(..., sha256=...)``) has them checked as well, before
+the first lock is written and on every later use.
 
 Layout under :func:`cache_root` (``$SLUICE_CACHE_DIR`` or ``~/.cache/sluice``)::
 
@@ -17,8 +20,9 @@ Layout under :func:`cache_root` (``$SLUICE_CACHE_DIR`` or ``~/.cache/sluice``)::
     maven/<name>-<key>.lock.json   coordinates and the SHA-256 of each file of that entry
     maven/<name>-<key>.flock       serialises processes resolving the same entry
 
-``<key>`` hashes the sorted coordinates, the kind of entry and the Maven plugin used, so a new
-pin makes a new entry and an old entry is never reused for another list.
+``<key>`` hashes the sorted coordinates, the kind of entry (with or without transitive
+dependencies) and the Maven plugin used, so a new pin makes a new entry and an old entry is
+never reused for another list.
 
 Coordinates are written as for ``mvn dependency:get``: ``group:artifact:version`` or
 ``group:artifact:version:type[:classifier]``, with an exact version (no ranges, no LATEST or
@@ -27,8 +31,6 @@ SNAPSHOT), since the cache and the lock assume that a coordinate always means th
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -38,12 +40,22 @@ import subprocess
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from sluice.devtools.cache import cache_root, flocked
 from sluice.errors import RemoteError, SluiceError
+
+__all__ = [
+    "ChecksumMismatch",
+    "Coordinate",
+    "cache_root",
+    "fetch_and_unpack",
+    "mvn_executable",
+    "resolve",
+]
 
 # The maven-dependency-plugin that copies a dependency tree, pinned (Maven 3.8 would pick 2.8).
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
@@ -54,6 +66,7 @@ GET_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:2.8"
 MVN_TIMEOUT_SECONDS = 1800.0
 _LOCK_FORMAT = 1
 _PART = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ARCHIVE_TYPES = ("zip", "tar.gz", "tgz", "tar")
 
 
@@ -103,7 +116,7 @@ class Coordinate:
         suffix = f"-{self.classifier}" if self.classifier else ""
         return f"{self.artifact}-{self.version}{suffix}.{self.type}"
 
-    def pom_dependency(self) -> str:
+    def pom_dependency(self, *, transitive: bool = True) -> str:
         lines = [
             "    <dependency>",
             f"      <groupId>{escape(self.group)}</groupId>",
@@ -114,35 +127,52 @@ class Coordinate:
             lines.append(f"      <type>{escape(self.type)}</type>")
         if self.classifier:
             lines.append(f"      <classifier>{escape(self.classifier)}</classifier>")
+        if not transitive:
+            lines += [
+                "      <exclusions>",
+                "        <exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion>",
+                "      </exclusions>",
+            ]
         lines.append("    </dependency>")
         return "\n".join(lines)
 
 
-def cache_root() -> Path:
-    """``$SLUICE_CACHE_DIR``, else ``$XDG_CACHE_HOME/sluice``, else ``~/.cache/sluice``."""
-    explicit = os.environ.get("SLUICE_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "sluice"
-
-
-def resolve(coordinates: Sequence[str], dest: Path | None = None) -> list[Path]:
+def resolve(
+    coordinates: Sequence[str],
+    dest: Path | None = None,
+    *,
+    transitive: bool = True,
+    sha256: Mapping[str, str] | None = None,
+    throwaway_repository: bool = False,
+) -> list[Path]:
     """The jars of ``coordinates`` and of everything they need at run time, sorted by name.
 
     The first call runs ``mvn dependency:copy-dependencies`` on a throwaway pom listing the
     coordinates and keeps the jars in the cache; later calls only check them against the lock.
     With ``dest``, that directory receives one symbolic link per jar (links of an earlier,
     different list are removed) and the links are returned; otherwise the cached files are.
+
+    ``transitive=False`` fetches the named jars alone (each dependency of the pom excludes
+    ``*:*``): for fat jars, or jars whose dependencies the caller's class path already holds.
+    ``sha256`` maps coordinates of the list to the SHA-256 of their jar; a jar that differs is
+    refused (:class:`ChecksumMismatch`) before it enters the cache and on every later call.
+    When the pins cover every jar (``transitive=False`` and a pin per coordinate), mvn checks
+    Maven's own SHA-1/MD5 files leniently (``-c``, not ``-C``): some artifacts on Central have
+    none (flink-sql-avro-confluent-registry 2.2.0), and the pins check more than they would.
+    ``throwaway_repository=True`` lets mvn download into a local repository that is deleted
+    afterwards instead of ``~/.m2`` (or ``$SLUICE_MAVEN_REPO``), so the cache holds the only
+    copy.
     """
     coords = _parse_all(coordinates)
     if not coords:
         raise SluiceError("resolve() needs at least one Maven coordinate")
-    entry = _entry_path("resolve", coords, DEPENDENCY_PLUGIN)
+    kind = "resolve" if transitive else "resolve-direct"
+    entry = _entry_path(kind, coords, DEPENDENCY_PLUGIN)
+    pinned = _pinned_files(sha256 or {}, coords)
+    all_pinned = not transitive and len(pinned) == len(coords)
 
     def fill(work: Path) -> None:
-        _write_pom(work / "pom.xml", coords)
+        _write_pom(work / "pom.xml", coords, transitive=transitive)
         _run_mvn(
             [
                 "-f",
@@ -153,9 +183,11 @@ def resolve(coordinates: Sequence[str], dest: Path | None = None) -> list[Path]:
             ],
             work,
             coords,
+            repository=work / "repository" if throwaway_repository else None,
+            strict_checksums=not all_pinned,
         )
 
-    _ensure_entry(entry, coords, fill)
+    _ensure_entry(entry, coords, fill, pinned)
     jars = sorted((entry / "lib").iterdir(), key=lambda path: path.name)
     if dest is None:
         return jars
@@ -223,6 +255,20 @@ def _parse_all(coordinates: Sequence[str]) -> list[Coordinate]:
     return [seen[key] for key in sorted(seen)]
 
 
+def _pinned_files(sha256: Mapping[str, str], coords: Sequence[Coordinate]) -> dict[str, str]:
+    """``lib/<file> -> sha256`` for the pins of ``resolve(..., sha256=...)``, checked."""
+    listed = {str(c) for c in coords}
+    pinned = {}
+    for text, digest in sha256.items():
+        coord = Coordinate.parse(text)
+        if str(coord) not in listed:
+            raise SluiceError(f"a SHA-256 is pinned for {text}, which is not in the list")
+        if not _SHA256.match(digest):
+            raise SluiceError(f"the SHA-256 pinned for {text} is not 64 lowercase hex digits")
+        pinned[f"lib/{coord.file_name}"] = digest
+    return pinned
+
+
 def _entry_path(kind: str, coords: Sequence[Coordinate], plugin: str) -> Path:
     """``<cache>/maven/<first artifact>-<version>-<hash>`` for this kind and coordinate list."""
     identity = json.dumps(
@@ -238,24 +284,33 @@ def _lock_path(entry: Path) -> Path:
     return entry.with_name(entry.name + ".lock.json")
 
 
-def _ensure_entry(entry: Path, coords: Sequence[Coordinate], fill: Callable[[Path], None]) -> None:
+def _ensure_entry(
+    entry: Path,
+    coords: Sequence[Coordinate],
+    fill: Callable[[Path], None],
+    pinned: Mapping[str, str] | None = None,
+) -> None:
     """Make ``entry`` exist and match its lock, downloading it with ``fill`` when missing.
 
     ``fill(work)`` puts the entry's content into ``work/out`` (and may leave an
-    ``archive.sha256`` beside it). The result is checked against the lock before it replaces
-    anything, so a download that differs from the trusted one never enters the cache.
+    ``archive.sha256`` beside it). The result is checked against ``pinned`` (relative path ->
+    SHA-256) and the lock before it replaces anything, so a download that differs from the
+    trusted one never enters the cache.
     """
     entry.parent.mkdir(parents=True, exist_ok=True)
-    with _flocked(entry.with_name(entry.name + ".flock")):
+    with flocked(entry.with_name(entry.name + ".flock")):
         lock = _read_lock(entry)
         if entry.is_dir():
-            _verify(entry, lock, _hash_tree(entry), archive=None)
+            files = _hash_tree(entry)
+            _check_pins(entry, coords, files, pinned or {}, fresh=False)
+            _verify(entry, lock, files, archive=None)
             return
         work = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=entry.parent))
         try:
             (work / "out").mkdir()
             fill(work)
             files = _hash_tree(work / "out")
+            _check_pins(entry, coords, files, pinned or {}, fresh=True)
             archive_file = work / "archive.sha256"
             archive = archive_file.read_text().strip() if archive_file.exists() else None
             if lock is None:
@@ -369,21 +424,38 @@ def _verify(
     )
 
 
-@contextlib.contextmanager
-def _flocked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _check_pins(
+    entry: Path,
+    coords: Sequence[Coordinate],
+    files: Mapping[str, str],
+    pinned: Mapping[str, str],
+    *,
+    fresh: bool,
+) -> None:
+    """Raise :class:`ChecksumMismatch` naming every file that differs from its pinned SHA-256."""
+    problems = []
+    for name, digest in sorted(pinned.items()):
+        actual = files.get(name)
+        if actual is None:
+            problems.append(f"{name}: missing")
+        elif actual != digest:
+            problems.append(f"{name}: sha256 {actual}, pinned {digest}")
+    if not problems:
+        return
+    what = ", ".join(map(str, coords))
+    where = "the fresh download of" if fresh else "the cached"
+    raise ChecksumMismatch(
+        f"{where} {what} does not match the pinned SHA-256:\n  " + "\n  ".join(problems),
+        hint="if the pin is right, the artifact changed upstream or a Maven mirror serves "
+        "other bytes" + ("" if fresh else f"; delete {entry} to download it again"),
+    )
 
 
 # -- running mvn -------------------------------------------------------------------------
 
 
-def _write_pom(path: Path, coords: Sequence[Coordinate]) -> None:
-    dependencies = "\n".join(c.pom_dependency() for c in coords)
+def _write_pom(path: Path, coords: Sequence[Coordinate], *, transitive: bool = True) -> None:
+    dependencies = "\n".join(c.pom_dependency(transitive=transitive) for c in coords)
     path.write_text(
         f"""<?xml version="1.0" encoding="UTF-8"?>
 <!-- written by sluice.devtools.maven to resolve pinned artifacts; safe to delete -->
@@ -413,10 +485,20 @@ def mvn_executable() -> str:
     return found
 
 
-def _run_mvn(args: Sequence[str], work: Path, coords: Sequence[Coordinate]) -> None:
-    argv = [mvn_executable(), "-q", "-B", "-C", "-Dstyle.color=never", *args]
+def _run_mvn(
+    args: Sequence[str],
+    work: Path,
+    coords: Sequence[Coordinate],
+    *,
+    repository: Path | None = None,
+    strict_checksums: bool = True,
+) -> None:
+    checksums = "-C" if strict_checksums else "-c"  # fail on a wrong checksum, or only warn
+    argv = [mvn_executable(), "-q", "-B", checksums, "-Dstyle.color=never", *args]
     repo = os.environ.get("SLUICE_MAVEN_REPO")
-    if repo:  # a separate local repository, e.g. for a CI cache or a cold-start measurement
+    if repository is not None:  # the caller's own local repository (a throwaway one)
+        argv.append(f"-Dmaven.repo.local={repository}")
+    elif repo:  # a separate local repository, e.g. for a CI cache or a cold-start measurement
         argv.append(f"-Dmaven.repo.local={Path(repo).expanduser()}")
     what = ", ".join(map(str, coords)) or "nothing"
     try:

@@ -4,8 +4,9 @@ Three services, started in this order:
 
 ``flink-jobmanager``
     ``StandaloneSessionClusterEntrypoint``; its directory holds what the three share: ``conf/``
-    (``config.yaml``, ``log4j.properties``), ``ports.json``, ``savepoints/``, ``checkpoints/``
-    and ``tmp/``. Gives ``FLINK_REST_URL``.
+    (``config.yaml``, ``log4j.properties``), ``ports.json``, ``jars/`` (links to the Maven
+    jars in the cache), ``savepoints/``, ``checkpoints/`` and ``tmp/``. Gives
+    ``FLINK_REST_URL``.
 ``flink-taskmanager``
     ``TaskManagerRunner`` with 4 slots, ready once ``/overview`` counts a TaskManager.
 ``flink-sql-gateway``
@@ -18,34 +19,37 @@ Nothing is installed into the user's environment. Flink itself comes from the
 Flink's ``bin/*.sh`` do: it asks ``BashJavaUtils`` for the memory flags and dynamic configs,
 builds the classpath (lib jars sorted by name, ``flink-dist`` last) and adds Java 17's
 ``--add-opens`` list. The Kafka SQL connector, the Avro Confluent-registry format and the SQL
-Gateway are single jars from Maven Central (fetched with ``mvn``, transitive dependencies
-excluded: they are fat jars, or, for the gateway, need only what ``flink-dist`` holds), put
-on the classpath of every process so the gateway's planner and the cluster's tasks both find
-the connector factories.
+Gateway are single jars from Maven Central (fetched by :func:`sluice.devtools.maven.resolve`,
+transitive dependencies excluded: they are fat jars, or, for the gateway, need only what
+``flink-dist`` holds); the connector jars are on the classpath of every process so the
+gateway's planner and the cluster's tasks both find the connector factories.
 
-``<cache>`` is ``$SLUICE_CACHE_DIR`` or ``~/.cache/sluice`` (see :func:`cache_dir`). Every artifact is pinned by version
-and SHA-256 below; the versions must move together (the Kafka connector is built for one
-Flink minor, and a mismatch only fails when a job starts).
+``<cache>`` is the dev services' one cache, :func:`sluice.devtools.cache.cache_root`
+(``$SLUICE_CACHE_DIR``, else ``$XDG_CACHE_HOME/sluice``, else ``~/.cache/sluice``). Every
+artifact is pinned by version and SHA-256 below; the versions must move together (the Kafka
+connector is built for one Flink minor, and a mismatch only fails when a job starts).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sluice.devtools import maven
+from sluice.devtools.cache import cache_root, flocked
+from sluice.devtools.jvm import java_executable
+from sluice.devtools.ports import choose_ports, load_ports
 from sluice.errors import PluginError, RemoteError
 from sluice.plugin.api import DevService
 
@@ -62,8 +66,6 @@ TASK_SLOTS = 4
 JOBMANAGER_MEMORY = "1024m"
 TASKMANAGER_MEMORY = "1536m"
 SQL_GATEWAY_HEAP = "512m"
-# Pinned so that a newer Maven default cannot change how the jars are fetched.
-MAVEN_DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 HTTP_TIMEOUT = 2.0
 
 
@@ -177,36 +179,6 @@ appender.console.filter.threshold.level = WARN
 # -- the cache -------------------------------------------------------------------------------
 
 
-def cache_dir() -> Path:
-    """Where downloads live: ``$SLUICE_CACHE_DIR``, else ``$XDG_CACHE_HOME/sluice``, else
-    ``~/.cache/sluice`` (never inside the project)."""
-    configured = os.environ.get("SLUICE_CACHE_DIR")
-    if configured:
-        return Path(configured).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "sluice"
-
-
-@contextlib.contextmanager
-def _cache_lock(cache: Path, what: str) -> Iterator[None]:
-    """Hold an exclusive lock so two projects never fill the same cache entry at once."""
-    cache.mkdir(parents=True, exist_ok=True)
-    with (cache / f".{what}.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _run(argv: Sequence[str], what: str, **options: Any) -> str:
     """Run a short command; its stdout, or a :class:`PluginError` with the end of its output."""
     try:
@@ -231,17 +203,18 @@ def _run(argv: Sequence[str], what: str, **options: Any) -> str:
 
 def flink_home(cache: Path | None = None) -> Path:
     """The ``pyflink`` directory of the installed wheel (``lib/``, ``plugins/``, ``bin/``)."""
-    return (cache or cache_dir()) / f"flink-libs-{FLINK_VERSION}" / "pyflink"
+    return (cache or cache_root()) / f"flink-libs-{FLINK_VERSION}" / "pyflink"
 
 
 def install_flink(cache: Path | None = None) -> Path:
     """Install the pinned ``apache-flink-libraries`` wheel into the cache once; its home."""
-    cache = cache or cache_dir()
+    cache = cache or cache_root()
     target = cache / f"flink-libs-{FLINK_VERSION}"
     marker = target / ".complete"
     if marker.is_file():
         return flink_home(cache)
-    with _cache_lock(cache, f"flink-libs-{FLINK_VERSION}"):
+    # Two projects never fill the same entry at once (the lock file is the one used before).
+    with flocked(cache / f".flink-libs-{FLINK_VERSION}.lock"):
         if marker.is_file():  # another process finished it while we waited
             return flink_home(cache)
         partial = cache / f".flink-libs-{FLINK_VERSION}.partial"
@@ -283,112 +256,37 @@ def install_flink(cache: Path | None = None) -> Path:
     return flink_home(cache)
 
 
-def _maven_pom(jars: Sequence[MavenJar]) -> str:
-    """A throwaway POM depending on ``jars`` alone (every transitive dependency excluded)."""
-    dependencies = "".join(
-        f"""
-    <dependency>
-      <groupId>{jar.group}</groupId>
-      <artifactId>{jar.artifact}</artifactId>
-      <version>{jar.version}</version>
-      <exclusions><exclusion><groupId>*</groupId><artifactId>*</artifactId></exclusion></exclusions>
-    </dependency>"""
-        for jar in jars
-    )
-    return f"""<?xml version="1.0" encoding="UTF-8"?>
-<project xmlns="http://maven.apache.org/POM/4.0.0">
-  <modelVersion>4.0.0</modelVersion>
-  <groupId>dev.sluice.cache</groupId>
-  <artifactId>flink-dev-jars</artifactId>
-  <version>0</version>
-  <packaging>pom</packaging>
-  <dependencies>{dependencies}
-  </dependencies>
-</project>
-"""
+def fetch_jars(dest: Path | None = None) -> dict[MavenJar, Path]:
+    """The pinned jars (:data:`ALL_JARS`), each checked against its SHA-256, by jar.
 
-
-def fetch_jars(jars: Sequence[MavenJar] = ALL_JARS, cache: Path | None = None) -> list[Path]:
-    """The pinned jars, fetched once with ``mvn`` into ``<cache>/flink-jars-<version>``.
-
-    A small private resolver: one ``mvn dependency:copy-dependencies`` run over a generated POM
-    whose dependencies exclude all of theirs (into a throwaway local repository); each
-    jar's SHA-256 is checked against its pin before it is kept. Transitive dependencies must
-    stay out: the gateway's (flink-clients, flink-table-api-java-bridge, and flink-runtime
-    under them) are what flink-dist already holds, and a second copy on the classpath would
-    only add weight and conflicts.
+    :func:`sluice.devtools.maven.resolve` fetches them once into the cache, without their
+    transitive dependencies, into a throwaway local Maven repository (the cache keeps the only
+    copy). Transitive dependencies must stay out: the gateway's (flink-clients,
+    flink-table-api-java-bridge, and flink-runtime under them) are what flink-dist already
+    holds, and a second copy on the classpath would only add weight and conflicts. With
+    ``dest``, the paths are symbolic links in that directory.
     """
-    cache = cache or cache_dir()
-    dest = cache / f"flink-jars-{FLINK_VERSION}"
-    paths = [dest / jar.file_name for jar in jars]
-    if all(path.is_file() for path in paths):
-        return paths
-    with _cache_lock(cache, f"flink-jars-{FLINK_VERSION}"):
-        missing = [jar for jar in jars if not (dest / jar.file_name).is_file()]
-        if not missing:
-            return paths
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise PluginError(
-                "the Flink dev stack needs Maven ('mvn') to fetch "
-                + ", ".join(jar.coordinates for jar in missing),
-                hint="install Maven 3.6 or newer and put mvn on PATH",
-            )
-        work = cache / f".flink-jars-{FLINK_VERSION}.partial"
-        shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        (work / "pom.xml").write_text(_maven_pom(missing), encoding="utf-8")
-        _run(
-            [
-                mvn,
-                "--batch-mode",
-                "--quiet",
-                "--file",
-                str(work / "pom.xml"),
-                # A throwaway local repository: the kept copies are the checked jars.
-                f"-Dmaven.repo.local={work / 'repository'}",
-                f"{MAVEN_DEPENDENCY_PLUGIN}:copy-dependencies",
-                f"-DoutputDirectory={work / 'jars'}",
-            ],
-            "fetching " + ", ".join(jar.coordinates for jar in missing),
-        )
-        dest.mkdir(parents=True, exist_ok=True)
-        for jar in missing:
-            got = work / "jars" / jar.file_name
-            if not got.is_file():
-                raise PluginError(f"mvn did not deliver {jar.coordinates}")
-            actual = _sha256(got)
-            if actual != jar.sha256:
-                raise PluginError(
-                    f"{jar.coordinates} has SHA-256 {actual}, expected {jar.sha256}",
-                    hint="if the pin is right, the artifact changed upstream or a Maven "
-                    "mirror serves other bytes",
-                )
-            os.replace(got, dest / jar.file_name)
-        shutil.rmtree(work, ignore_errors=True)
-    return paths
+    paths = maven.resolve(
+        [jar.coordinates for jar in ALL_JARS],
+        dest,
+        transitive=False,
+        sha256={jar.coordinates: jar.sha256 for jar in ALL_JARS},
+        throwaway_repository=True,
+    )
+    by_name = {path.name: path for path in paths}
+    _forget_old_jar_cache()
+    return {jar: by_name[jar.file_name] for jar in ALL_JARS}
+
+
+def _forget_old_jar_cache() -> None:
+    """Delete ``<cache>/flink-jars-<version>``, where this module kept the jars before."""
+    old = cache_root() / f"flink-jars-{FLINK_VERSION}"
+    if old.is_dir():
+        shutil.rmtree(old, ignore_errors=True)
+    (cache_root() / f".flink-jars-{FLINK_VERSION}.lock").unlink(missing_ok=True)
 
 
 # -- configuration ---------------------------------------------------------------------------
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _any_free_port(taken: set[int]) -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        if port not in taken:
-            return port
 
 
 def _shared_dir(service_dir: Path) -> Path:
@@ -400,32 +298,17 @@ def _conf_dir(service_dir: Path) -> Path:
     return _shared_dir(service_dir) / "conf"
 
 
+def _jars_dir(service_dir: Path) -> Path:
+    return _shared_dir(service_dir) / "jars"
+
+
 def read_ports(service_dir: Path) -> dict[str, int]:
     """The ports chosen by the JobManager's ``prepare`` (``rest``, ``sql_gateway``, ``rpc``)."""
-    data = json.loads((_shared_dir(service_dir) / "ports.json").read_text(encoding="utf-8"))
-    return {key: int(value) for key, value in data.items()}
-
-
-def choose_ports(shared: Path) -> dict[str, int]:
-    """Ports chosen once and kept in ``ports.json``; one that is now taken is chosen anew.
-
-    Only called while no Flink service of this project runs (the JobManager starts first).
-    """
-    path = shared / "ports.json"
-    try:
-        ports = {key: int(value) for key, value in json.loads(path.read_text()).items()}
-    except (FileNotFoundError, ValueError):
-        ports = {}
-    chosen: dict[str, int] = {}
-    for key, default in DEFAULT_PORTS.items():
-        port = ports.get(key, default)
-        if port in chosen.values() or not _port_is_free(port):
-            port = _any_free_port(set(chosen.values()))
-        chosen[key] = port
-    if chosen != ports:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(chosen, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    return chosen
+    path = _shared_dir(service_dir) / "ports.json"
+    ports = load_ports(path)
+    if not ports:
+        raise PluginError(f"no Flink ports in {path}", hint="run 'sluice dev up' first")
+    return ports
 
 
 def config_yaml(shared: Path, ports: Mapping[str, int]) -> str:
@@ -463,30 +346,18 @@ def _write_if_changed(path: Path, text: str) -> None:
         path.write_text(text, encoding="utf-8")
 
 
-def _java() -> str:
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / "java").is_file():
-        return str(Path(java_home) / "bin" / "java")
-    found = shutil.which("java")
-    if found is None:
-        raise PluginError(
-            "the Flink dev stack needs Java 17 or newer ('java' is not on PATH)",
-            hint="install a JDK 17 and put it on PATH or set JAVA_HOME",
-        )
-    return found
-
-
-def _lib_jars(home: Path) -> list[Path]:
+def _lib_jars(home: Path, service_dir: Path) -> list[Path]:
     """``lib/*.jar`` plus the connector jars, sorted by name, ``flink-dist`` last."""
     jars = [*home.joinpath("lib").glob("*.jar")]
-    jars += [_jar_path(jar) for jar in CONNECTOR_JARS]
+    jars += [_jar_path(service_dir, jar) for jar in CONNECTOR_JARS]
     dist = [jar for jar in jars if jar.name.startswith("flink-dist")]
     others = sorted((jar for jar in jars if jar not in dist), key=lambda jar: jar.name)
     return others + dist
 
 
-def _jar_path(jar: MavenJar) -> Path:
-    return cache_dir() / f"flink-jars-{FLINK_VERSION}" / jar.file_name
+def _jar_path(service_dir: Path, jar: MavenJar) -> Path:
+    """The link to ``jar`` that ``prepare`` made in the shared ``jars/``."""
+    return _jars_dir(service_dir) / jar.file_name
 
 
 def memory_settings(role: str, conf: Path, home: Path) -> tuple[list[str], list[str]]:
@@ -509,7 +380,7 @@ def memory_settings(role: str, conf: Path, home: Path) -> tuple[list[str], list[
     )
     output = _run(
         [
-            _java(),
+            java_executable(),
             "-cp",
             classpath,
             "org.apache.flink.runtime.util.bash.BashJavaUtils",
@@ -532,19 +403,20 @@ def memory_settings(role: str, conf: Path, home: Path) -> tuple[list[str], list[
 # -- the services ----------------------------------------------------------------------------
 
 
-def _prepare_artifacts() -> Path:
+def _prepare_artifacts(service_dir: Path) -> Path:
     home = install_flink()
-    fetch_jars()
+    fetch_jars(_jars_dir(service_dir))
     return home
 
 
 def prepare_jobmanager(service_dir: Path) -> None:
     """Fetch everything, choose the ports, write the shared config, compute JM memory."""
-    home = _prepare_artifacts()
+    home = _prepare_artifacts(service_dir)
     shared = _shared_dir(service_dir)
     for sub in ("conf", "tmp", "savepoints", "checkpoints", "log"):
         (shared / sub).mkdir(parents=True, exist_ok=True)
-    ports = choose_ports(shared)
+    # Only called while no Flink service of this project runs (the JobManager starts first).
+    ports = choose_ports(shared / "ports.json", DEFAULT_PORTS)
     conf = shared / "conf"
     _write_if_changed(conf / "config.yaml", config_yaml(shared, ports))
     _write_if_changed(conf / "log4j.properties", LOG4J_PROPERTIES)
@@ -552,13 +424,13 @@ def prepare_jobmanager(service_dir: Path) -> None:
 
 
 def prepare_taskmanager(service_dir: Path) -> None:
-    home = _prepare_artifacts()
+    home = _prepare_artifacts(service_dir)
     (service_dir / "log").mkdir(parents=True, exist_ok=True)
     memory_settings("TM", _conf_dir(service_dir), home)
 
 
 def prepare_sql_gateway(service_dir: Path) -> None:
-    _prepare_artifacts()
+    _prepare_artifacts(service_dir)
     (service_dir / "log").mkdir(parents=True, exist_ok=True)
 
 
@@ -570,49 +442,49 @@ def _log_options(service_dir: Path, name: str) -> list[str]:
     ]
 
 
-def jobmanager_command(service_dir: Path) -> list[str]:
+def _cluster_command(service_dir: Path, role: str, name: str, *entrypoint: str) -> list[str]:
+    """``java`` with the ``role``'s memory flags, the class path, ``entrypoint``, its config."""
     home = flink_home()
     conf = _conf_dir(service_dir)
-    jvm, dynamic = memory_settings("JM", conf, home)
+    jvm, dynamic = memory_settings(role, conf, home)
+    main_class, *arguments = entrypoint
     return [
-        _java(),
+        java_executable(),
         *jvm,
         *JAVA17_OPTIONS,
-        *_log_options(service_dir, JOBMANAGER),
+        *_log_options(service_dir, name),
         "-cp",
-        os.pathsep.join(str(jar) for jar in _lib_jars(home)),
-        "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint",
+        os.pathsep.join(str(jar) for jar in _lib_jars(home, service_dir)),
+        main_class,
         "--configDir",
         str(conf),
-        "--executionMode",
-        "cluster",
+        *arguments,
         *dynamic,
     ]
+
+
+def jobmanager_command(service_dir: Path) -> list[str]:
+    return _cluster_command(
+        service_dir,
+        "JM",
+        JOBMANAGER,
+        "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint",
+        "--executionMode",
+        "cluster",
+    )
 
 
 def taskmanager_command(service_dir: Path) -> list[str]:
-    home = flink_home()
-    conf = _conf_dir(service_dir)
-    jvm, dynamic = memory_settings("TM", conf, home)
-    return [
-        _java(),
-        *jvm,
-        *JAVA17_OPTIONS,
-        *_log_options(service_dir, TASKMANAGER),
-        "-cp",
-        os.pathsep.join(str(jar) for jar in _lib_jars(home)),
-        "org.apache.flink.runtime.taskexecutor.TaskManagerRunner",
-        "--configDir",
-        str(conf),
-        *dynamic,
-    ]
+    return _cluster_command(
+        service_dir, "TM", TASKMANAGER, "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
+    )
 
 
 def sql_gateway_command(service_dir: Path) -> list[str]:
     home = flink_home()
-    classpath = [*_lib_jars(home), _jar_path(SQL_GATEWAY_JAR)]
+    classpath = [*_lib_jars(home, service_dir), _jar_path(service_dir, SQL_GATEWAY_JAR)]
     return [
-        _java(),
+        java_executable(),
         f"-Xmx{SQL_GATEWAY_HEAP}",
         *JAVA17_OPTIONS,
         *_log_options(service_dir, SQL_GATEWAY),
