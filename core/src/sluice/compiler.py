@@ -34,11 +34,29 @@ STANDARD_TEST_TYPES = ("schema", "sample", "continuous")
 
 @dataclass
 class CompileCache:
-    """Parsed results reused across compiles, keyed by content hashes."""
+    """Parsed results reused across compiles, keyed by content hashes.
+
+    ``prune`` drops what the last compile did not use, so the cache never outgrows the project.
+    """
 
     yaml: dict[str, Any] = field(default_factory=dict)
     renders: dict[str, Rendered] = field(default_factory=dict)
     analyses: dict[str, Any] = field(default_factory=dict)
+    used: set[str] = field(default_factory=set)
+
+    def get(self, table: dict[str, Any], key: str) -> Any:
+        self.used.add(key)
+        return table.get(key)
+
+    def put(self, table: dict[str, Any], key: str, value: Any) -> None:
+        self.used.add(key)
+        table[key] = value
+
+    def prune(self, yaml_keys: set[str]) -> None:
+        self.yaml = {k: v for k, v in self.yaml.items() if k in yaml_keys}
+        self.renders = {k: v for k, v in self.renders.items() if k in self.used}
+        self.analyses = {k: v for k, v in self.analyses.items() if k in self.used}
+        self.used = set()
 
 
 @dataclass(frozen=True)
@@ -171,7 +189,7 @@ def _render_all(
         try:
             if model.sql is not None:
                 key = _sha(macros_key, model.sql)
-                rendered = cache.renders.get(key)
+                rendered = cache.get(cache.renders, key)
                 if rendered is None or not _still_valid(rendered, project, models, sources):
                     if renderer is None:
                         renderer = SqlRenderer(
@@ -187,7 +205,7 @@ def _render_all(
                         locate=origin.sql_at,
                     )
                     if not _has_secret(rendered.sql, project):  # the cache is a file in target/
-                        cache.renders[key] = rendered
+                        cache.put(cache.renders, key, rendered)
                 renders[uid] = rendered
                 parents += [f"source.{s}" for s in rendered.sources] + [
                     f"model.{r}" for r in rendered.refs
@@ -536,7 +554,7 @@ def _analyse(
 ) -> Any:
     upstream = {nodes[p].name: [(c.name, c.type) for c in nodes[p].columns] for p in parents}
     key = _sha(sql, repr(sorted(upstream.items())))
-    cached = cache.analyses.get(key)
+    cached = cache.get(cache.analyses, key)
     if cached is not None:
         return cached
     try:
@@ -551,7 +569,7 @@ def _analyse(
         raise ProjectError(
             exc.message, location=locate(exc.line, exc.column), hint=exc.hint
         ) from None
-    cache.analyses[key] = analysis
+    cache.put(cache.analyses, key, analysis)
     return analysis
 
 

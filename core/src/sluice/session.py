@@ -67,6 +67,7 @@ class Session:
 
     def _save_cache(self) -> None:
         path = self.project_dir / CACHE_FILE
+        self.cache.prune({f"{file}:{digest}" for file, digest in self.project.file_hashes.items()})
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_suffix(".tmp")
