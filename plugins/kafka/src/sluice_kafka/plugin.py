@@ -1,15 +1,32 @@
-"""The hook implementations of sluice-kafka (thin: the work is in config and compiler)."""
+"""The hook implementations of sluice-kafka (thin: each hands over to a module).
+
+Offline work is in :mod:`config` and :mod:`compiler`; online work goes through one
+:class:`~sluice_kafka.run.KafkaRun` per run (planner, applier, state, status).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sluice.compiler import CompileContext
 from sluice.nodes import Node
 from sluice.plugin import hookimpl
-from sluice.plugin.api import Artifact, ConfigSection, DevService, Materialization
-from sluice_kafka import compiler, devstack
+from sluice.plugin.api import (
+    ApplyResult,
+    Artifact,
+    Change,
+    ConfigSection,
+    DevService,
+    LineageEdge,
+    Materialization,
+    ProbeResult,
+    StatusItem,
+)
+from sluice.runtime import RunContext
+from sluice_kafka import compiler, devstack, status
 from sluice_kafka.config import KafkaConfig, SchemaRegistryConfig
+from sluice_kafka.run import KafkaRun
 
 
 @hookimpl
@@ -27,6 +44,12 @@ def sluice_config_sections() -> Sequence[ConfigSection]:
             "runtime", "schema_registry", SchemaRegistryConfig, ("schemas",), "a Schema Registry"
         ),
     ]
+
+
+@hookimpl
+def sluice_probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | None:
+    """Cluster id and brokers, whether ACLs are enabled, whether the registry answers."""
+    return status.probe(runtime, timeout)
 
 
 @hookimpl
@@ -62,3 +85,51 @@ def sluice_secure(node: Node, context: CompileContext) -> Sequence[Artifact] | N
 def sluice_dev_services() -> Sequence[DevService]:
     """``kafka`` (a KRaft broker with PLAINTEXT and SASL listeners) and ``schema-registry``."""
     return devstack.dev_services()
+
+
+@hookimpl
+def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[Change] | None:
+    """Topics, source checks and ACLs against one batched describe of the cluster."""
+    run = KafkaRun.of(context)
+    return run.plan(artifacts) if run else None
+
+
+@hookimpl
+def sluice_apply_started(context: RunContext) -> None:
+    """Take the lock of this project and environment in the state topic."""
+    run = KafkaRun.of(context)
+    if run is not None:
+        run.started()
+
+
+@hookimpl
+def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
+    """Create, alter or delete one topic or set of ACL bindings, then record it."""
+    run = KafkaRun.of(context)
+    if change.plugin != compiler.PLUGIN or run is None:
+        return None
+    return run.apply(change)
+
+
+@hookimpl
+def sluice_apply_finished(context: RunContext, results: Sequence[ApplyResult]) -> None:
+    """Release the lock (after a failure too)."""
+    run = KafkaRun.of(context)
+    if run is not None:
+        run.finished()
+
+
+@hookimpl
+def sluice_status(
+    nodes: Sequence[Node], artifacts: Sequence[Artifact], context: RunContext
+) -> Sequence[StatusItem] | None:
+    """Topics (exists, partitions, drift) and the lag of exposures' consumer groups."""
+    run = KafkaRun.of(context)
+    return run.status(nodes, artifacts) if run else None
+
+
+@hookimpl
+def sluice_lineage(manifest: Any, context: RunContext | None) -> Sequence[LineageEdge] | None:
+    """Online only: which consumer groups read which topics."""
+    run = KafkaRun.of(context) if context is not None else None
+    return run.lineage() if run else None

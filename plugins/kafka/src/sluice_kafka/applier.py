@@ -1,0 +1,74 @@
+"""Carrying out one planned change on the brokers, then recording it in the state topic."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from sluice.plugin.api import ApplyResult, Change
+from sluice_kafka.client import Binding, KafkaAdmin
+from sluice_kafka.state import StateStore
+
+
+def apply_change(change: Change, admin: KafkaAdmin, state: StateStore, version: str) -> ApplyResult:
+    """Make one change; a Kafka refusal raises :class:`RemoteError` (the engine reports it)."""
+    started = time.monotonic()
+    if change.kind == "topic":
+        message = _apply_topic(change, admin)
+    elif change.kind == "acls":
+        message = _apply_acls(change, admin)
+    else:
+        return ApplyResult(change, "skipped", f"sluice-kafka does not manage {change.kind}")
+    spec = change.payload.get("spec")
+    if change.action == "delete" or spec is None:
+        state.forget(change.kind, change.name)
+    else:
+        state.save(change.kind, change.name, spec, version)
+    return ApplyResult(change, "success", message, time.monotonic() - started)
+
+
+def _apply_topic(change: Change, admin: KafkaAdmin) -> str:
+    payload = change.payload
+    if change.action == "create":
+        _create(admin, change.name, payload["spec"])
+        return "created"
+    if change.action == "delete":
+        deleted = admin.delete_topic(change.name)
+        admin.wait_until_gone(change.name)
+        return "deleted" if deleted else "already gone"
+    if change.action == "replace":
+        admin.delete_topic(change.name)
+        admin.wait_until_gone(change.name)
+        _create(admin, change.name, payload["spec"])
+        return "deleted and recreated"
+    done = []
+    partitions, to_set = payload.get("partitions"), payload.get("set") or {}
+    if partitions:
+        admin.add_partitions(change.name, partitions)
+        done.append(f"partitions now {partitions}")
+    if to_set or payload.get("reset"):
+        admin.alter_topic_configs(change.name, to_set, payload.get("reset") or ())
+        done.append("configs altered")
+    if done:
+        admin.wait_for_topic(change.name, partitions, to_set)
+    return ", ".join(done) or "recorded"
+
+
+def _create(admin: KafkaAdmin, name: str, spec: Mapping[str, Any]) -> None:
+    config = spec.get("config") or {}
+    admin.create_topic(name, spec.get("partitions"), spec.get("replication_factor"), config)
+    admin.wait_for_topic(name, spec.get("partitions"), config)
+
+
+def _apply_acls(change: Change, admin: KafkaAdmin) -> str:
+    delete = [Binding.from_spec(b) for b in change.payload.get("delete", ())]
+    create = [Binding.from_spec(b) for b in change.payload.get("create", ())]
+    admin.delete_bindings(delete)
+    admin.create_bindings(create)
+    parts = []
+    if create:
+        parts.append(f"{len(create)} binding(s) created")
+    if delete:
+        parts.append(f"{len(delete)} binding(s) deleted")
+    return ", ".join(parts) or "recorded"
