@@ -374,14 +374,21 @@ def test_two_jobs_keep_their_settings_to_themselves(env: Env, sluice_project: Ma
         out = run_ok(project, env, "status")
         assert out.count("RUNNING") == 2 and out.count("since=") == 2, out
 
-        # a model that leaves the project: its job is an orphan, deleted only with --prune
-        models_without_narrow = models.split("  - name: narrow")[0]
-        project.write({"stream_project.yml": project_yaml(name, source, models_without_narrow)})
+        # narrow leaves the project (an orphan, deleted only with --prune); wide changes and
+        # upgrades without state (cancelled, resubmitted)
+        wide_only = models.split("  - name: narrow")[0].replace(
+            "parallelism: 2,", "parallelism: 1, upgrade: stateless,"
+        )
+        project.write({"stream_project.yml": project_yaml(name, source, wide_only)})
         out = run_ok(project, env, "plan")
         assert f"- delete job sluice.{name}.narrow" in out and "--prune" in out, out
+        assert f"-/+ replace job sluice.{name}.wide" in out and "cancel, resubmit" in out, out
         run_ok(project, env, "apply", "--prune")
         assert all(j["state"] != "RUNNING" for j in jobs_named(env, f"sluice.{name}.narrow"))
-        running_job(env, f"sluice.{name}.wide")
+        upgraded = running_job(env, f"sluice.{name}.wide")
+        assert rest(env, f"/jobs/{wide_job['jid']}")["state"] == "CANCELED"
+        config = rest(env, f"/jobs/{upgraded['jid']}/config")["execution-config"]
+        assert config["job-parallelism"] == 1
         run_ok(project, env, "destroy", "--yes")
         assert all(j["state"] != "RUNNING" for j in jobs_named(env, f"sluice.{name}.wide"))
     finally:
