@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sluice.compiler import CompileContext
 from sluice.nodes import Node
 from sluice.plugin import hookimpl
-from sluice.plugin.api import Artifact, ConfigSection, Materialization
-from sluice_connect import compiler
+from sluice.plugin.api import Artifact, ConfigSection, DevService, Materialization
+from sluice_connect import compiler, devstack
 from sluice_connect.config import ConnectConfig, ConnectorConfig
 
 
@@ -47,3 +47,9 @@ def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | 
     """The connector of a sink, or of a source filled by a connector."""
     connector = compiler.compile_connector(node, context)
     return [connector] if connector else None
+
+
+@hookimpl
+def sluice_dev_services() -> Sequence[DevService]:
+    """``postgres`` (PostgreSQL from the system's packages) and ``connect`` (a Connect worker)."""
+    return devstack.dev_services()
