@@ -38,6 +38,7 @@ from confluent_kafka.admin import (  # noqa: E402
     ResourceType,
 )
 
+from sluice_kafka.client import ANY  # noqa: E402
 from sluice_kafka.state import STATE_TOPIC, new_holder  # noqa: E402
 
 Make = Callable[[Mapping[str, str]], SluiceProject]
@@ -304,7 +305,7 @@ def _state_records(env: dict[str, str]) -> dict[str, Any]:
             if message.error():
                 break  # end of the partition
             value = message.value()
-            found[message.key().decode()] = json.loads(value) if value else None
+            found[(message.key() or b"").decode()] = json.loads(value) if value else None
     finally:
         consumer.close()
     return found
@@ -373,8 +374,8 @@ def _topic_acls(admin: AdminClient, topic: str) -> set[tuple[str, str]]:
             ResourceType.TOPIC,
             topic,
             ResourcePatternType.LITERAL,
-            None,
-            None,
+            ANY,
+            ANY,
             AclOperation.ANY,
             AclPermissionType.ANY,
         )
@@ -491,3 +492,12 @@ def test_runtime_lineage_names_which_groups_read_which_topics(
     assert [(e.source, e.target) for e in consumes] == [("model.read", f"consumer_group:{group}")]
     assert session.manager.lineage(session.manifest, None)  # offline: the static edges only
     assert all(e.kind != "consumes" for e in session.manager.lineage(session.manifest, None))
+
+
+def test_the_probe_names_the_cluster_and_finds_acls_enabled(story: Story) -> None:
+    story.write(model("probed", story.topic("probed")))
+    shown = _ok(story.run("plugins")).output
+    assert "kafka: 1 broker(s), cluster id " in shown
+    assert "ACLs enabled" in shown
+    row = next(line for line in shown.splitlines() if line.startswith("kafka "))
+    assert "acls, consumer_groups, topics" in row

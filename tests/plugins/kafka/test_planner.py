@@ -28,14 +28,25 @@ BROKER_DEFAULTS = {
 OWNER = Owner("model.orders_big", "orders_big", "models/orders.yml", 3)
 
 
-def topic(name: str = "orders.big", partitions: int | None = 6, **config: str) -> Artifact:
-    spec = {"name": name, "partitions": partitions, "replication_factor": None, "config": config}
+def topic(
+    name: str = "orders.big", partitions: int | None = 6, config: dict[str, str] | None = None
+) -> Artifact:
+    spec = {
+        "name": name,
+        "partitions": partitions,
+        "replication_factor": None,
+        "config": config or {},
+    }
     return Artifact("kafka", "topic", name, spec, file="topics.json")
 
 
 def live(
-    name: str = "orders.big", partitions: int = 6, replicas: int = 1, **overrides: str
+    name: str = "orders.big",
+    partitions: int = 6,
+    replicas: int = 1,
+    overrides: dict[str, str] | None = None,
 ) -> LiveTopic:
+    overrides = overrides or {}
     return LiveTopic(
         name, partitions, replicas, {**BROKER_DEFAULTS, **overrides}, frozenset(overrides)
     )
@@ -47,7 +58,7 @@ def record(artifact: Artifact) -> Record:
 
 
 def test_a_missing_topic_is_created_with_only_the_declared_fields() -> None:
-    change = plan_topic(topic(**{"retention.ms": "3600000"}), None, None, OWNER)
+    change = plan_topic(topic(config={"retention.ms": "3600000"}), None, None, OWNER)
     assert change is not None
     assert (change.action, change.node, change.stage) == ("create", "model.orders_big", 0)
     assert change.diff == {"partitions": (None, 6), "config.retention.ms": (None, "3600000")}
@@ -59,7 +70,7 @@ def test_broker_defaults_never_show_as_a_diff() -> None:
 
 
 def test_raising_partitions_and_a_config_is_an_in_place_update_field_by_field() -> None:
-    desired = topic(partitions=12, **{"retention.ms": "3600000"})
+    desired = topic(partitions=12, config={"retention.ms": "3600000"})
     change = plan_topic(desired, live(), record(topic()), OWNER)
     assert change is not None and change.action == "update" and not change.destructive
     assert change.diff == {
@@ -105,31 +116,34 @@ def test_a_replication_factor_change_is_refused_with_a_way_out() -> None:
 
 
 def test_compaction_on_a_tiered_topic_is_refused_but_otherwise_changes_in_place() -> None:
-    tiered = live(**{"remote.storage.enable": "true"})
+    tiered = live(overrides={"remote.storage.enable": "true"})
     with pytest.raises(SluiceError, match=r"cleanup\.policy cannot change from delete to compact"):
-        plan_topic(topic(**{"cleanup.policy": "compact"}), tiered, None, OWNER)
-    change = plan_topic(topic(**{"cleanup.policy": "compact"}), live(), None, OWNER)
+        plan_topic(topic(config={"cleanup.policy": "compact"}), tiered, None, OWNER)
+    change = plan_topic(topic(config={"cleanup.policy": "compact"}), live(), None, OWNER)
     assert change is not None and change.action == "update"
     assert change.diff == {"config.cleanup.policy": ("delete", "compact")}
 
 
 def test_dropping_compaction_is_marked_destructive() -> None:
     change = plan_topic(
-        topic(**{"cleanup.policy": "delete"}), live(**{"cleanup.policy": "compact"}), None, OWNER
+        topic(config={"cleanup.policy": "delete"}),
+        live(overrides={"cleanup.policy": "compact"}),
+        None,
+        OWNER,
     )
     assert change is not None and change.destructive
     assert "retention.ms" in (change.reason or "")
 
 
 def test_list_valued_policies_compare_as_sets() -> None:
-    desired = topic(**{"cleanup.policy": "delete,compact"})
-    current = live(**{"cleanup.policy": "compact,delete"})
+    desired = topic(config={"cleanup.policy": "delete,compact"})
+    current = live(overrides={"cleanup.policy": "compact,delete"})
     assert plan_topic(desired, current, record(desired), OWNER) is None
 
 
 def test_a_key_sluice_set_and_the_project_dropped_returns_to_the_default() -> None:
-    before = topic(**{"retention.ms": "3600000"})
-    change = plan_topic(topic(), live(**{"retention.ms": "3600000"}), record(before), OWNER)
+    before = topic(config={"retention.ms": "3600000"})
+    change = plan_topic(topic(), live(overrides={"retention.ms": "3600000"}), record(before), OWNER)
     assert change is not None
     assert change.diff == {"config.retention.ms": ("3600000", None)}
     assert change.payload["reset"] == ["retention.ms"]
@@ -137,12 +151,15 @@ def test_a_key_sluice_set_and_the_project_dropped_returns_to_the_default() -> No
 
 def test_a_key_somebody_else_set_is_left_alone() -> None:
     desired = topic()
-    assert plan_topic(desired, live(**{"segment.bytes": "1000"}), record(desired), OWNER) is None
+    assert (
+        plan_topic(desired, live(overrides={"segment.bytes": "1000"}), record(desired), OWNER)
+        is None
+    )
 
 
 def test_an_unknown_config_key_is_a_plan_error() -> None:
     with pytest.raises(SluiceError, match=r"'retention\.msec' is not a topic config"):
-        plan_topic(topic(**{"retention.msec": "1"}), live(), None, OWNER)
+        plan_topic(topic(config={"retention.msec": "1"}), live(), None, OWNER)
 
 
 def test_an_existing_unrecorded_topic_is_adopted_without_a_diff() -> None:
