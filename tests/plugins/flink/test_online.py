@@ -131,7 +131,7 @@ class Reader:
         while time.monotonic() < deadline:
             message = self.consumer.poll(0.5)
             if message is not None and message.error() is None:
-                self.rows.append(json.loads(message.value()))
+                self.rows.append(json.loads(message.value() or b"null"))
                 settled_at = None
             if len(self.rows) >= count:
                 settled_at = settled_at or time.monotonic()

@@ -17,7 +17,9 @@ class Kafka(BaseModel):
 
 
 def test_secrets_are_escaped_for_the_literal_and_the_jaas_string_they_sit_in():
-    runtime = {"kafka": Kafka(sasl_password=SecretStr("p\"a\\s's"), ssl_key_password="it's")}
+    runtime = {
+        "kafka": Kafka(sasl_password=SecretStr("p\"a\\s's"), ssl_key_password=SecretStr("it's"))
+    }
     jaas = "'properties.sasl.jaas.config' = '... password=\"{{secret:kafka.sasl_password}}\";'"
     assert with_secrets(jaas, runtime) == (
         "'properties.sasl.jaas.config' = '... password=\"p\\\"a\\\\s''s\";'"
