@@ -39,6 +39,7 @@ class CompileCache:
     ``prune`` drops what the last compile did not use, so the cache never outgrows the project.
     """
 
+    layout: int = 2  # bumped whenever the cached values change shape
     yaml: dict[str, Any] = field(default_factory=dict)
     renders: dict[str, Rendered] = field(default_factory=dict)
     analyses: dict[str, Any] = field(default_factory=dict)

@@ -95,6 +95,11 @@ class PluginError(SluiceError):
     """A plugin is missing, broken, or answered a hook with something unusable."""
 
 
+class PlanError(SluiceError):
+    """The live systems cannot be brought to the project's state as asked (e.g. fewer
+    partitions); the plan says what to do instead."""
+
+
 class RemoteError(SluiceError):
     """A system sluice talks to (Kafka, Flink, Connect, ...) refused or failed a request."""
 

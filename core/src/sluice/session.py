@@ -39,7 +39,11 @@ class Session:
         try:
             with path.open("rb") as handle:
                 cache = pickle.load(handle)
-            if isinstance(cache, CompileCache):
+            # vars(): a cache pickled before `layout` existed must not pass for a current one
+            if (
+                isinstance(cache, CompileCache)
+                and vars(cache).get("layout") == CompileCache().layout
+            ):
                 return cache
         except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
             pass  # no cache, or one from another version: start afresh

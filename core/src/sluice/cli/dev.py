@@ -18,7 +18,9 @@ def dev() -> None:
 
 def _dev_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--debug", is_flag=True, help="Show tracebacks of errors.")(fn)
-    return click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path), default=None)(fn)
+    return click.option(
+        "--project-dir", type=click.Path(file_okay=False, path_type=Path), default=None
+    )(fn)
 
 
 def _stack(project_dir: Path | None) -> Any:
@@ -36,7 +38,9 @@ def dev_up(project_dir: Path | None, debug: bool, services: tuple[str, ...]) -> 
     with user_errors(make_options(project_dir, None, "text", 0, False, False, debug)):
         stack = _stack(project_dir)
         stack.up(services)
-        click.echo(f"ready; load the settings with: source {relative(stack.state_dir / 'env', Path.cwd())}")
+        click.echo(
+            f"ready; load the settings with: source {relative(stack.state_dir / 'env', Path.cwd())}"
+        )
 
 
 @dev.command("down")
@@ -60,7 +64,9 @@ def dev_status(project_dir: Path | None, debug: bool) -> None:
         for state in states:
             pid = f"pid {state.pid}" if state.pid else ""
             since = f"since {state.started_at}" if state.started_at else ""
-            click.echo(f"{state.name:<16} {state.state:<12} {pid:<12} {since}  {state.log}".rstrip())
+            click.echo(
+                f"{state.name:<16} {state.state:<12} {pid:<12} {since}  {state.log}".rstrip()
+            )
 
 
 @dev.command("logs")
@@ -74,6 +80,9 @@ def dev_logs(project_dir: Path | None, debug: bool, service: str, lines: int) ->
 
         path = _stack(project_dir).log_path(service)
         if not path.is_file():
-            raise SluiceError(f"no log for '{service}' at {path}", hint="run `sluice dev status` to see the services")
+            raise SluiceError(
+                f"no log for '{service}' at {path}",
+                hint="run `sluice dev status` to see the services",
+            )
         tail = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
         click.echo("\n".join(tail))

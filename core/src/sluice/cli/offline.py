@@ -12,6 +12,7 @@ from sluice.cli.options import (
     common,
     count_nodes,
     make_options,
+    online_session,
     relative,
     select_from,
     selection,
@@ -50,13 +51,28 @@ def compile_(**kwargs: Any) -> None:
             session = options.session()
             manifest = session.manifest
             counts, written = count_nodes(manifest), manifest.write(session.target)
-            incremental.remember(options.project_dir, options.env, "configured", session.project.variables.used, counts)
+            incremental.remember(
+                options.project_dir,
+                options.env,
+                "configured",
+                session.project.variables.used,
+                counts,
+            )
         if options.output == "json":
-            click.echo(json.dumps({"manifest": str(written[0]), "files": [str(p) for p in written[1:]],
-                                   "unchanged": unchanged is not None}))
+            click.echo(
+                json.dumps(
+                    {
+                        "manifest": str(written[0]),
+                        "files": [str(p) for p in written[1:]],
+                        "unchanged": unchanged is not None,
+                    }
+                )
+            )
             return
         note = " (unchanged since the last compile)" if unchanged is not None else ""
-        options.echo(f"compiled {summary(counts)} into {relative(written[0], options.project_dir)}{note}")
+        options.echo(
+            f"compiled {summary(counts)} into {relative(written[0], options.project_dir)}{note}"
+        )
         for path in written[1:]:
             if options.verbosity >= 1:
                 options.echo(f"  {relative(path, options.project_dir)}")
@@ -65,8 +81,12 @@ def compile_(**kwargs: Any) -> None:
 @click.command(name="ls")
 @common
 @selection
-@click.option("--resource-type", type=click.Choice(["source", "model", "test", "exposure"]), multiple=True)
-def ls(select: tuple[str, ...], exclude: tuple[str, ...], resource_type: tuple[str, ...], **kwargs: Any) -> None:
+@click.option(
+    "--resource-type", type=click.Choice(["source", "model", "test", "exposure"]), multiple=True
+)
+def ls(
+    select: tuple[str, ...], exclude: tuple[str, ...], resource_type: tuple[str, ...], **kwargs: Any
+) -> None:
     """List the project's nodes (after --select / --exclude)."""
     options = make_options(**kwargs)
     with user_errors(options):
@@ -75,9 +95,21 @@ def ls(select: tuple[str, ...], exclude: tuple[str, ...], resource_type: tuple[s
         rows = [manifest.nodes[uid] for uid in manifest.graph.topological_order() if uid in chosen]
         rows = [n for n in rows if not resource_type or n.resource_type in resource_type]
         if options.output == "json":
-            click.echo(json.dumps([
-                {"unique_id": n.unique_id, "resource_type": n.resource_type, "materialized": n.materialized,
-                 "path": n.file, "tags": list(n.tags)} for n in rows], indent=2))
+            click.echo(
+                json.dumps(
+                    [
+                        {
+                            "unique_id": n.unique_id,
+                            "resource_type": n.resource_type,
+                            "materialized": n.materialized,
+                            "path": n.file,
+                            "tags": list(n.tags),
+                        }
+                        for n in rows
+                    ],
+                    indent=2,
+                )
+            )
             return
         for node in rows:
             kind = f" ({node.materialized})" if node.materialized else ""
@@ -87,19 +119,39 @@ def ls(select: tuple[str, ...], exclude: tuple[str, ...], resource_type: tuple[s
 @click.command()
 @common
 @selection
-@click.option("--format", "fmt", type=click.Choice(["tree", "mermaid", "dot", "json"]), default="tree")
+@click.option(
+    "--format", "fmt", type=click.Choice(["tree", "mermaid", "dot", "json"]), default="tree"
+)
 @click.option("--columns", is_flag=True, help="Show column-level edges.")
-def lineage(select: tuple[str, ...], exclude: tuple[str, ...], fmt: str, columns: bool, **kwargs: Any) -> None:
+@click.option("--live", is_flag=True, help="Add what the systems report: consumer groups, lag.")
+def lineage(
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    fmt: str,
+    columns: bool,
+    live: bool,
+    **kwargs: Any,
+) -> None:
     """Show how data flows: sources -> models -> sinks -> exposures."""
     options = make_options(**kwargs)
     with user_errors(options):
         from sluice.lineage import render_lineage
 
-        session = options.session()
+        if live:
+            session, context = online_session(options, select, exclude)
+            chosen = set(context.selected)
+        else:
+            session, context = options.session(), None
+            chosen = select_from(session.manifest, select, exclude)
         manifest = session.manifest
-        chosen = select_from(manifest, select, exclude)
         edges = session.manager.lineage(manifest, None)
-        click.echo(render_lineage(manifest, edges, chosen, "json" if options.output == "json" else fmt, columns))
+        if context is not None:
+            edges += session.manager.lineage(manifest, context)
+        click.echo(
+            render_lineage(
+                manifest, edges, chosen, "json" if options.output == "json" else fmt, columns
+            )
+        )
 
 
 @click.command()

@@ -14,28 +14,20 @@ from sluice.cli.options import (
     Options,
     common,
     make_options,
+    online_session,
     relative,
-    select_from,
     selection,
     user_errors,
 )
 
 
-def _online(options: Options, select: tuple[str, ...], exclude: tuple[str, ...], **flags: Any) -> tuple[Any, Any]:
-    """A session whose capabilities come from probes, and the run context of the selection."""
-    from sluice.runtime import RunContext
-
-    session = options.session(probe=True)
-    manifest = session.manifest
-    selected = frozenset(select_from(manifest, select, exclude))
-    context = RunContext(session.project, manifest, session.capabilities, selected,
-                         echo=lambda text: options.echo(session.project.redact(text)), **flags)
-    return session, context
-
-
 def _plan_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--prune", is_flag=True, help="Also delete managed resources that left the project.")(fn)
-    fn = click.option("--allow-recreate", is_flag=True, help="Allow delete-and-recreate where a change needs it.")(fn)
+    fn = click.option(
+        "--prune", is_flag=True, help="Also delete managed resources that left the project."
+    )(fn)
+    fn = click.option(
+        "--allow-recreate", is_flag=True, help="Allow delete-and-recreate where a change needs it."
+    )(fn)
     return fn
 
 
@@ -44,17 +36,29 @@ def _plan_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @selection
 @_plan_options
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes.")
-def plan(select: tuple[str, ...], exclude: tuple[str, ...], prune: bool, allow_recreate: bool,
-         detailed_exitcode: bool, **kwargs: Any) -> None:
+def plan(
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    prune: bool,
+    allow_recreate: bool,
+    detailed_exitcode: bool,
+    **kwargs: Any,
+) -> None:
     """Show what apply would change in the live systems."""
     options = make_options(**kwargs)
     with user_errors(options):
         from sluice.engine import make_plan, render_plan
 
-        session, context = _online(options, select, exclude, prune=prune, allow_recreate=allow_recreate)
+        session, context = online_session(
+            options, select, exclude, prune=prune, allow_recreate=allow_recreate
+        )
         result = make_plan(session.manager, context)
         if options.output == "json":
-            click.echo(session.project.redact(json.dumps(_plan_json(result), indent=2, sort_keys=True, default=str)))
+            click.echo(
+                session.project.redact(
+                    json.dumps(_plan_json(result), indent=2, sort_keys=True, default=str)
+                )
+            )
         else:
             click.echo(render_plan(result, session.project.redact))
         if detailed_exitcode and result.actionable:
@@ -64,11 +68,19 @@ def plan(select: tuple[str, ...], exclude: tuple[str, ...], prune: bool, allow_r
 def _plan_json(result: Any) -> dict[str, Any]:
     return {
         "changes": [
-            {"plugin": c.plugin, "action": c.action, "kind": c.kind, "name": c.name, "node": c.node,
-             "destructive": c.destructive, "reason": c.reason,
-             "diff": {k: {"live": v[0], "desired": v[1]} for k, v in c.diff.items()},
-             "held_back": c in result.held_back}
-            for c in result.changes if c.action != "none"
+            {
+                "plugin": c.plugin,
+                "action": c.action,
+                "kind": c.kind,
+                "name": c.name,
+                "node": c.node,
+                "destructive": c.destructive,
+                "reason": c.reason,
+                "diff": {k: {"live": v[0], "desired": v[1]} for k, v in c.diff.items()},
+                "held_back": c in result.held_back,
+            }
+            for c in result.changes
+            if c.action != "none"
         ],
         "summary": result.counts(),
     }
@@ -79,16 +91,33 @@ def _plan_json(result: Any) -> dict[str, Any]:
 @selection
 @_plan_options
 @click.option("--yes", is_flag=True, help="Confirm apply in a protected environment.")
-@click.option("--force", is_flag=True, help="Carry out destructive changes a protected environment refuses.")
+@click.option(
+    "--force", is_flag=True, help="Carry out destructive changes a protected environment refuses."
+)
 @click.option("--threads", default=4, show_default=True, help="Independent nodes applied at once.")
 @click.option("--restart-failed", is_flag=True, help="Restart failed tasks and jobs.")
-def apply(select: tuple[str, ...], exclude: tuple[str, ...], prune: bool, allow_recreate: bool, yes: bool,
-          force: bool, threads: int, restart_failed: bool, **kwargs: Any) -> None:
+def apply(
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    prune: bool,
+    allow_recreate: bool,
+    yes: bool,
+    force: bool,
+    threads: int,
+    restart_failed: bool,
+    **kwargs: Any,
+) -> None:
     """Make the live systems match the project (never prompts)."""
     options = make_options(**kwargs)
     with user_errors(options):
-        session, context = _online(options, select, exclude, prune=prune, allow_recreate=allow_recreate,
-                                   restart_failed=restart_failed)
+        session, context = online_session(
+            options,
+            select,
+            exclude,
+            prune=prune,
+            allow_recreate=allow_recreate,
+            restart_failed=restart_failed,
+        )
         _carry_out(options, session, context, "apply", yes=yes, force=force, threads=threads)
 
 
@@ -97,16 +126,26 @@ def apply(select: tuple[str, ...], exclude: tuple[str, ...], prune: bool, allow_
 @selection
 @click.option("--yes", is_flag=True, help="Confirm: destroy never prompts.")
 @click.option("--force", is_flag=True, help="Destroy in a protected environment.")
-def destroy(select: tuple[str, ...], exclude: tuple[str, ...], yes: bool, force: bool, **kwargs: Any) -> None:
+def destroy(
+    select: tuple[str, ...], exclude: tuple[str, ...], yes: bool, force: bool, **kwargs: Any
+) -> None:
     """Delete every resource sluice manages for the selected nodes."""
     options = make_options(**kwargs)
     with user_errors(options):
-        session, context = _online(options, select, exclude, destroy=True)
+        session, context = online_session(options, select, exclude, destroy=True)
         _carry_out(options, session, context, "destroy", yes=yes, force=force, threads=4)
 
 
-def _carry_out(options: Options, session: Any, context: Any, command: str, *, yes: bool, force: bool,
-               threads: int) -> None:
+def _carry_out(
+    options: Options,
+    session: Any,
+    context: Any,
+    command: str,
+    *,
+    yes: bool,
+    force: bool,
+    threads: int,
+) -> None:
     """Plan, check safety and confirmation, apply, and write the run results.
 
     apply needs --yes only in a protected environment; destroy always does (it never prompts).
@@ -124,9 +163,13 @@ def _carry_out(options: Options, session: Any, context: Any, command: str, *, ye
     if not yes and (command == "destroy" or context.protected):
         options.echo(render_plan(result, redact))
         if command == "destroy":
-            raise SluiceError("destroy deletes the resources listed above", hint="rerun with --yes to confirm")
-        raise SluiceError(f"environment '{session.project.env}' is protected",
-                          hint="review the plan above and rerun with --yes to apply it")
+            raise SluiceError(
+                "destroy deletes the resources listed above", hint="rerun with --yes to confirm"
+            )
+        raise SluiceError(
+            f"environment '{session.project.env}' is protected",
+            hint="review the plan above and rerun with --yes to apply it",
+        )
     results = apply_plan(session.manager, result, context, threads)
     path = write_run_results(session.target, command, results, redact)
     _finish(options, command, [r.status for r in results], path, session.project_dir)
@@ -148,32 +191,56 @@ def status(select: tuple[str, ...], exclude: tuple[str, ...], **kwargs: Any) -> 
     """Show the live state of each node: topics, jobs, connectors, consumer lag."""
     options = make_options(**kwargs)
     with user_errors(options):
-        session, context = _online(options, select, exclude)
+        session, context = online_session(options, select, exclude)
         nodes = [session.manifest.nodes[uid] for uid in sorted(context.selected)]
         artifacts = session.manifest.all_artifacts(set(context.selected))
         items = session.manager.status(nodes, artifacts, context)
         if options.output == "json":
-            click.echo(json.dumps([{"node": i.node, "plugin": i.plugin, "resource": i.resource, "state": i.state,
-                                    "detail": i.detail} for i in items], indent=2, sort_keys=True, default=str))
+            click.echo(
+                json.dumps(
+                    [
+                        {
+                            "node": i.node,
+                            "plugin": i.plugin,
+                            "resource": i.resource,
+                            "state": i.state,
+                            "detail": i.detail,
+                        }
+                        for i in items
+                    ],
+                    indent=2,
+                    sort_keys=True,
+                    default=str,
+                )
+            )
             return
         for item in sorted(items, key=lambda i: (i.node, i.plugin, i.resource)):
             detail = ", ".join(f"{k}={v}" for k, v in sorted(item.detail.items()))
-            click.echo(session.project.redact(f"{item.node:<40} {item.plugin:<10} {item.resource:<40} {item.state:<10} {detail}".rstrip()))
+            click.echo(
+                session.project.redact(
+                    f"{item.node:<40} {item.plugin:<10} {item.resource:<40} {item.state:<10} {detail}".rstrip()
+                )
+            )
 
 
 @click.command(name="test")
 @common
 @selection
 @click.option("--junit-xml", type=click.Path(dir_okay=False, path_type=Path), default=None)
-def test_(select: tuple[str, ...], exclude: tuple[str, ...], junit_xml: Path | None, **kwargs: Any) -> None:
+def test_(
+    select: tuple[str, ...], exclude: tuple[str, ...], junit_xml: Path | None, **kwargs: Any
+) -> None:
     """Run the data tests of the selected nodes against the live data."""
     options = make_options(**kwargs)
     with user_errors(options):
         from sluice.engine import run_tests, write_junit, write_run_results
 
-        session, context = _online(options, select, exclude)
-        tests = [uid for uid in session.manifest.graph.topological_order()
-                 if uid in context.selected and uid.startswith("test.")]
+        session, context = online_session(options, select, exclude)
+        tests = [
+            uid
+            for uid in session.manifest.graph.topological_order()
+            if uid in context.selected and uid.startswith("test.")
+        ]
         results = run_tests(session.manager, tests, context)
         path = write_run_results(session.target, "test", results, session.project.redact)
         if junit_xml is not None:

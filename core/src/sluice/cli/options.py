@@ -51,7 +51,11 @@ def user_errors(options: Options) -> Iterator[None]:
     except SluiceError as exc:
         if options.debug:
             traceback.print_exc()
-        click.echo(options.style("error: ", fg="red", bold=True) + exc.render(), err=True, color=options.color)
+        click.echo(
+            options.style("error: ", fg="red", bold=True) + exc.render(),
+            err=True,
+            color=options.color,
+        )
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
@@ -72,10 +76,22 @@ def user_errors(options: Options) -> Iterator[None]:
 def common(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options every project command takes."""
     decorators = [
-        click.option("--project-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                     help="Project directory (default: the current one)."),
-        click.option("--env", "env", default=None, envvar="SLUICE_ENV", help="Environment (environments/<env>.yml)."),
-        click.option("--output", type=click.Choice(["text", "json"]), default="text", help="Output format."),
+        click.option(
+            "--project-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            default=None,
+            help="Project directory (default: the current one).",
+        ),
+        click.option(
+            "--env",
+            "env",
+            default=None,
+            envvar="SLUICE_ENV",
+            help="Environment (environments/<env>.yml).",
+        ),
+        click.option(
+            "--output", type=click.Choice(["text", "json"]), default="text", help="Output format."
+        ),
         click.option("-v", "--verbose", count=True, help="More output."),
         click.option("-q", "--quiet", is_flag=True, help="Only errors."),
         click.option("--no-color", is_flag=True, help="No colours."),
@@ -87,12 +103,23 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def selection(fn: Callable[..., Any]) -> Callable[..., Any]:
-    fn = click.option("--exclude", "exclude", multiple=True, help="Nodes to leave out (same grammar).")(fn)
-    return click.option("-s", "--select", "select", multiple=True, help="Nodes to act on (dbt selection grammar).")(fn)
+    fn = click.option(
+        "--exclude", "exclude", multiple=True, help="Nodes to leave out (same grammar)."
+    )(fn)
+    return click.option(
+        "-s", "--select", "select", multiple=True, help="Nodes to act on (dbt selection grammar)."
+    )(fn)
 
 
-def make_options(project_dir: Path | None, env: str | None, output: str, verbose: int, quiet: bool,
-                 no_color: bool, debug: bool) -> Options:
+def make_options(
+    project_dir: Path | None,
+    env: str | None,
+    output: str,
+    verbose: int,
+    quiet: bool,
+    no_color: bool,
+    debug: bool,
+) -> Options:
     color = not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
     return Options(project_dir or Path.cwd(), env, output, -1 if quiet else verbose, color, debug)
 
@@ -120,3 +147,23 @@ def relative(path: Path, base: Path) -> str:
         return str(path.resolve().relative_to(base.resolve()))
     except ValueError:
         return str(path)
+
+
+def online_session(
+    options: Options, select: tuple[str, ...], exclude: tuple[str, ...], **flags: Any
+) -> tuple[Any, Any]:
+    """A session whose capabilities come from probes, and the run context of the selection."""
+    from sluice.runtime import RunContext
+
+    session = options.session(probe=True)
+    manifest = session.manifest
+    selected = frozenset(select_from(manifest, select, exclude))
+    context = RunContext(
+        session.project,
+        manifest,
+        session.capabilities,
+        selected,
+        echo=lambda text: options.echo(session.project.redact(text)),
+        **flags,
+    )
+    return session, context
