@@ -61,31 +61,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         assert all(state.state != "running" for state in dev.status())
 
 
-@pytest.fixture(autouse=True)
-def _topics_capability(monkeypatch: pytest.MonkeyPatch) -> None:
-    """While sluice-kafka has no probe yet, count a configured runtime.kafka as ``topics``.
-
-    Online commands take capabilities from probes; without a Kafka probe, ``flink`` models
-    (which need topics) would not compile. Does nothing once the Kafka plugin probes.
-    """
-    import sluice.session
-    from sluice.capabilities import Capabilities
-
-    kafka_plugin = pytest.importorskip("sluice_kafka.plugin")
-    if hasattr(kafka_plugin, "sluice_probe"):
-        return
-    probed = sluice.session.probed
-
-    def with_topics(manager: Any, runtime: Mapping[str, Any], timeout: float) -> Capabilities:
-        found = probed(manager, runtime, timeout)
-        if "kafka" not in runtime:
-            return found
-        provided = {"topics": "kafka", **found.provided}
-        return Capabilities(provided, found.mode, found.reports)
-
-    monkeypatch.setattr(sluice.session, "probed", with_topics)
-
-
 # -- helpers ----------------------------------------------------------------------------------
 
 
