@@ -477,6 +477,9 @@ def _worker_properties(state_dir: Path, port: int, bootstrap: str) -> str:
         "rest.advertised.host.name=127.0.0.1",
         f"rest.advertised.port={port}",
         f"plugin.path={state_dir / 'plugins'}",
+        # Every plugin here (and the worker's own) ships ServiceLoader manifests, so the slow
+        # reflective scan of each jar (15 s of the worker's start on two cores) is skipped.
+        "plugin.discovery=service_load",
         # a new worker joins at once instead of waiting for others to show up
         "scheduled.rebalance.max.delay.ms=0",
     ]
