@@ -7,7 +7,13 @@ made by ``initdb`` on the first ``up`` and kept across ``down``/``up``, listens 
 only, and holds the database ``sluice`` owned by the login role ``sluice`` (password
 ``sluice``): ``PG_DSN``, ``PG_JDBC_URL``, ``PG_USER``, ``PG_PASSWORD``. The superuser is
 ``postgres``; it may log in without a password over the Unix socket in
-``.sluice/dev/postgres/run`` (``psql -h .sluice/dev/postgres/run -U postgres sluice``).
+``.sluice/dev/postgres/run`` (``psql -h .sluice/dev/postgres/run -U postgres sluice``), which
+exists only when that path is short enough for a socket (about 90 characters).
+
+``down`` sends SIGTERM, which PostgreSQL takes as a *smart* shutdown: it waits for the open
+sessions to end. The worker stops first, so in the stack nothing holds one; a ``psql`` left
+open elsewhere delays ``down`` until its stop timeout (20 s), after which the server is killed
+and recovers from its write-ahead log on the next start.
 
 PostgreSQL refuses to run as root. When sluice runs as root, the server runs as the
 ``postgres`` account (created when missing) and its data directory belongs to that account,
@@ -15,6 +21,8 @@ provided the account can reach the directory. When it cannot (the project lies u
 directory only root may enter, such as ``/root`` or pytest's temporary directories), the server
 runs in a user namespace of its own (``unshare --user``), where root looks like the
 ``postgres`` account, so the files stay root's and the process has no privilege over the host.
+Installing the package may also create and start the distribution's own cluster ("main",
+usually on port 5432); it is not used, and the port of this one is chosen around it.
 
 **connect** is one Kafka Connect distributed worker
 (``org.apache.kafka.connect.cli.ConnectDistributed``) run from Maven Central jars, with a
@@ -95,7 +103,8 @@ PG_SETTINGS = (
     "shared_buffers=64MB",
     "max_connections=100",
 )
-_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes, with room for "/.s.PGSQL.<port>"
+# A socket path (sun_path) holds 107 bytes; the file name "/.s.PGSQL.<port>" takes up to 15.
+_SOCKET_DIR_MAX = 90
 
 _LOG4J2_XML = """\
 <?xml version="1.0" encoding="UTF-8"?>
@@ -302,7 +311,7 @@ def _pg_port(state_dir: Path) -> int:
 def _socket_dir(state_dir: Path) -> Path | None:
     """``run/`` for the Unix socket, or None when its path would be too long for one."""
     path = state_dir / "run"
-    return path if len(str(path)) <= _SOCKET_PATH_MAX - 20 else None
+    return path if len(os.fsencode(path)) <= _SOCKET_DIR_MAX else None
 
 
 def _launch_file(state_dir: Path) -> Path:
