@@ -326,6 +326,7 @@ class DevStack:
             "argv": argv,
             "started_at": _now(),
             "proc_start": stat.start_ticks if stat else None,
+            "stop_signal": int(service.stop_signal),
         }
         records[name] = record
         self._save_state(records)
@@ -429,7 +430,7 @@ class DevStack:
             return False
         if not quiet:
             self.echo(f"stopping {name} (pid {pid}) ...")
-        self._signal_group(pgid, signal.SIGTERM)
+        self._signal_group(pgid, signal.Signals(int(record.get("stop_signal", signal.SIGTERM))))
         if not self._wait_group_gone(pid, pgid, self.stop_timeout):
             self.echo(f"{name} did not stop within {self.stop_timeout:g}s, killing it")
             self._signal_group(pgid, signal.SIGKILL)

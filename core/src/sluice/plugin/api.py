@@ -157,3 +157,4 @@ class DevService:
     after: tuple[str, ...] = ()
     start_timeout: float = 120.0
     process_env: Callable[[Path], Mapping[str, str]] | None = None
+    stop_signal: int = 15  # SIGTERM; e.g. SIGINT for PostgreSQL's fast shutdown

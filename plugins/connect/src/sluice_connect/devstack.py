@@ -43,6 +43,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -566,6 +567,8 @@ def dev_services() -> list[DevService]:
             ready=postgres_ready,
             env=postgres_env,
             start_timeout=60.0,
+            # SIGTERM would wait for every client to disconnect; SIGINT is the fast shutdown
+            stop_signal=signal.SIGINT,
         ),
         DevService(
             name="connect",

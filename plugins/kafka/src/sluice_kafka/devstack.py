@@ -192,14 +192,19 @@ def kafka_command(state_dir: Path) -> Sequence[str]:
 
 
 def kafka_ready(state_dir: Path) -> bool:
-    """Whether the broker answers a metadata request on its PLAINTEXT listener."""
+    """Whether this service's own broker answers a metadata request on its PLAINTEXT listener.
+
+    The cluster id must be the one this state dir formatted: another broker that happens to
+    listen on the port (another project's stack) must not pass for ours.
+    """
     from confluent_kafka.admin import AdminClient
 
     port = read_port(_kafka_ports(state_dir), "plaintext")
     # log_level 0: no "connection refused" lines on stderr while the broker is starting
     admin = AdminClient({"bootstrap.servers": f"localhost:{port}", "log_level": 0})
     metadata = admin.list_topics(timeout=2)
-    return bool(metadata.brokers)
+    expected = (state_dir / "cluster-id").read_text(encoding="utf-8").strip()
+    return bool(metadata.brokers) and metadata.cluster_id == expected
 
 
 def kafka_env(state_dir: Path) -> Mapping[str, str]:
