@@ -1,0 +1,347 @@
+"""The second compile pass: what the core works out about each node, in graph order.
+
+For a model: its SQL analysis, its materialization (declared or inferred) and whether the run
+can provide it, its output columns with lineage, its topic, and its stream semantics
+(updating, event time, key), each derived from its already resolved parents.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from sluice import sql as sqlmod
+from sluice.cache import CompileCache, content_key, has_secret
+from sluice.capabilities import Capabilities
+from sluice.errors import CapabilityError, Location, ProjectError, SluiceError
+from sluice.materialization import check_needs, infer_kind, resolve_kind
+from sluice.nodes import ColumnInfo, Node
+from sluice.plugin.api import ConfigSection, Materialization
+from sluice.project import Project
+from sluice.project.schema import Model, parse_duration_ms
+from sluice.render import Rendered
+
+# the data-test types of the project format; plugins may add more (``sluice_test_types``)
+STANDARD_TEST_TYPES = ("schema", "sample", "continuous")
+
+
+def resolve_node(
+    uid: str,
+    project: Project,
+    renders: Mapping[str, Rendered],
+    parents: tuple[str, ...],
+    nodes: Mapping[str, Node],
+    kinds: Mapping[str, tuple[str, Materialization]],
+    capabilities: Capabilities,
+    sections: Sequence[tuple[str, ConfigSection]],
+    cache: CompileCache,
+    test_types: Mapping[str, Any],
+) -> Node:
+    kind, _, name = uid.partition(".")
+    origin = project.origin(uid)
+    line = origin.locate().line
+    if kind == "source":
+        source = project.sources[name]
+        columns = tuple(
+            ColumnInfo(c.name, c.type, c.description, c.classification) for c in source.columns
+        )
+        event_time = None
+        if source.event_time:
+            event_time = (source.event_time.column, parse_duration_ms(source.event_time.watermark))
+        return Node(
+            uid,
+            name,
+            kind,
+            source,
+            origin.file,
+            line,
+            (),
+            source.tags,
+            columns=columns,
+            topic=source.topic,
+            format=source.format,
+            event_time=event_time,
+            key=tuple(source.key),
+        )
+    if kind == "test":
+        test = project.tests[name]
+        known = {*STANDARD_TEST_TYPES, *test_types}
+        if test.type not in known:
+            match = difflib.get_close_matches(test.type, sorted(known), n=1)
+            raise ProjectError(
+                f"test '{name}': unknown test type '{test.type}'",
+                location=origin.locate("type"),
+                hint=f"did you mean '{match[0]}'?"
+                if match
+                else "test types: " + ", ".join(sorted(known)),
+            )
+        return Node(uid, name, kind, test, origin.file, line, parents, test.tags)
+    if kind == "exposure":
+        exposure = project.exposures[name]
+        return Node(uid, name, kind, exposure, origin.file, line, parents, exposure.tags)
+
+    model = project.models[name]
+    rendered = renders.get(uid)
+    analysis = None
+    if rendered is not None:
+        locate = _sql_locator(origin, model.sql or "", rendered.sql)
+        own_cache = CompileCache() if has_secret(rendered.sql, project) else cache
+        analysis = _analyse(rendered.sql, parents, nodes, locate, own_cache)
+    node = Node(
+        uid,
+        name,
+        kind,
+        model,
+        origin.file,
+        line,
+        parents,
+        model.tags,
+        sql=rendered.sql if rendered else None,
+        analysis=analysis,
+    )
+    location = origin.locate("materialized") if model.materialized else origin.locate("name")
+    found = resolve_kind(model, location, kinds)
+    if found is None:
+        materialized = infer_kind(
+            model, analysis.stateful if analysis else None, kinds, capabilities, node
+        )
+        if materialized not in kinds:
+            raise _no_inferred_kind(model, materialized, analysis, location)
+        plugin, definition = kinds[materialized]
+    else:
+        plugin, definition = found
+        materialized = definition.name
+    check_needs(model, materialized, definition, capabilities, sections, kinds, location, node)
+    _check_masking(model, capabilities, sections, origin.locate("mask", key=True))
+
+    columns = _columns(model, analysis, parents, nodes, origin)
+    topic = None
+    if definition.output_topic:
+        topic = model.topic.name if model.topic and model.topic.name else name
+    upstream_format = nodes[parents[0]].format if parents else None
+    upstream = [nodes[p] for p in parents]
+    updating = (analysis is not None and analysis.updating) or any(u.updating for u in upstream)
+    return replace(
+        node,
+        materialized=materialized,
+        plugin=plugin,
+        columns=columns,
+        topic=topic,
+        format=model.format or upstream_format or "json",
+        updating=updating,
+        event_time=_event_time(model, columns, upstream),
+        key=_key(model, analysis, columns, upstream, updating, origin),
+    )
+
+
+def _event_time(
+    model: Model, columns: Sequence[ColumnInfo], upstream: Sequence[Node]
+) -> tuple[str, int] | None:
+    """A declared event time, else the input's when this model passes its time column on
+    unchanged (same name and type), so windows work downstream of a filter."""
+    if model.event_time is not None:
+        return model.event_time.column, parse_duration_ms(model.event_time.watermark)
+    mine = {c.name: c for c in columns}
+    for parent in upstream:
+        if parent.event_time is None:
+            continue
+        column, _ = parent.event_time
+        own, theirs = mine.get(column), parent.column(column)
+        if (
+            own
+            and theirs
+            and own.lineage == (f"{parent.unique_id}.{column}",)
+            and own.type == theirs.type
+        ):
+            return parent.event_time
+    return None
+
+
+def _key(
+    model: Model,
+    analysis: Any,
+    columns: Sequence[ColumnInfo],
+    upstream: Sequence[Node],
+    updating: bool,
+    origin: Any,
+) -> tuple[str, ...]:
+    """The columns that identify a row: declared, else the GROUP BY columns, else an updating
+    input's key when this model passes those columns through unchanged."""
+    produced = {c.name for c in columns}
+    for index, column in enumerate(model.key):
+        if column not in produced:
+            match = difflib.get_close_matches(column, list(produced), n=1)
+            raise ProjectError(
+                f"model '{model.name}': key column '{column}' is not an output column",
+                location=origin.locate("key", index)
+                if len(model.key) > 1
+                else origin.locate("key"),
+                hint=f"did you mean '{match[0]}'?"
+                if match
+                else "output columns: " + ", ".join(sorted(produced)),
+            )
+    if model.key:
+        return tuple(model.key)
+    if not updating:
+        return ()
+    if analysis is not None and analysis.group_key:
+        return tuple(analysis.group_key)
+    for parent in upstream:
+        if not parent.updating or not parent.key:
+            continue
+        mine = [
+            next((c.name for c in columns if c.lineage == (f"{parent.unique_id}.{k}",)), None)
+            for k in parent.key
+        ]
+        if all(mine):
+            return tuple(name for name in mine if name)
+    return ()
+
+
+def _no_inferred_kind(model: Model, kind: str, analysis: Any, location: Location) -> SluiceError:
+    from sluice.materialization import KNOWN_KINDS
+
+    if kind == "sink":
+        why = "it has from: and no SQL"
+    elif analysis is not None and analysis.stateful:
+        why = f"its SQL is stateful ({', '.join(analysis.stateful_constructs)})"
+    else:
+        why = "its SQL is stateless"
+    dist = KNOWN_KINDS.get(kind)
+    return ProjectError(
+        f"model '{model.name}': {why}, so it is materialized as {kind}, and no installed plugin provides {kind}",
+        location=location,
+        hint=f"pip install {dist}"
+        if dist
+        else "install a plugin that provides it, or set materialized:",
+    )
+
+
+def _sql_locator(origin: Any, template: str, rendered: str) -> Any:
+    """Maps a line/column of the rendered SQL to the file position of the template text.
+
+    Rendering replaces ``{{ ref("x") }}`` by a shorter identifier, so a column after it is
+    counted back from the end of the line, where template and rendered text agree again.
+    """
+    template_lines, rendered_lines = template.splitlines(), rendered.splitlines()
+
+    def locate(line: int | None, column: int | None) -> Location:
+        line = line or 1
+        same_shape = len(template_lines) == len(rendered_lines) >= line
+        if column is not None and same_shape:
+            column = _template_column(template_lines[line - 1], rendered_lines[line - 1], column)
+        return origin.sql_at(line, column)
+
+    return locate
+
+
+def _template_column(template: str, rendered: str, column: int) -> int:
+    if template == rendered:
+        return column
+    prefix = 0
+    while prefix < min(len(template), len(rendered)) and template[prefix] == rendered[prefix]:
+        prefix += 1
+    suffix = 0
+    while (
+        suffix < min(len(template), len(rendered)) - prefix
+        and template[-1 - suffix] == rendered[-1 - suffix]
+    ):
+        suffix += 1
+    if column - 1 < prefix:
+        return column
+    if column - 1 >= len(rendered) - suffix:
+        return len(template) - (len(rendered) - column)
+    return prefix + 1  # inside what Jinja produced: point at the template expression
+
+
+def _analyse(
+    sql: str, parents: Sequence[str], nodes: Mapping[str, Node], locate: Any, cache: CompileCache
+) -> Any:
+    upstream = {nodes[p].name: [(c.name, c.type) for c in nodes[p].columns] for p in parents}
+    key = content_key(sql, repr(sorted(upstream.items())))
+    cached = cache.get(cache.analyses, key)
+    if cached is not None:
+        return cached
+    try:
+        analysis = sqlmod.analyze_query(sql, upstream)
+    except sqlmod.SqlSyntaxError as exc:
+        raise ProjectError(
+            f"SQL syntax error: {exc.message}",
+            location=locate(exc.line, exc.column),
+            hint="check the statement near this position (Flink SQL)",
+        ) from None
+    except sqlmod.SqlAnalysisError as exc:
+        raise ProjectError(
+            exc.message, location=locate(exc.line, exc.column), hint=exc.hint
+        ) from None
+    cache.put(cache.analyses, key, analysis)
+    return analysis
+
+
+def _columns(
+    model: Model, analysis: Any, parents: Sequence[str], nodes: Mapping[str, Node], origin: Any
+) -> tuple[ColumnInfo, ...]:
+    declared = {c.name: c for c in model.columns}
+    if analysis is not None:
+        by_relation = {nodes[p].name: p for p in parents}
+        produced = [
+            ColumnInfo(
+                c.name,
+                declared[c.name].type if c.name in declared and declared[c.name].type else c.type,
+                declared[c.name].description if c.name in declared else None,
+                declared[c.name].classification if c.name in declared else None,
+                tuple(f"{by_relation.get(r.relation, r.relation)}.{r.column}" for r in c.lineage),
+            )
+            for c in analysis.columns
+        ]
+    else:  # a sink passes its inputs' columns through
+        produced = [
+            ColumnInfo(c.name, c.type, c.description, c.classification, (f"{p}.{c.name}",))
+            for p in parents
+            for c in nodes[p].columns
+        ]
+        produced = [c for c in produced if c.name not in declared] + [
+            ColumnInfo(d.name, d.type, d.description, d.classification) for d in model.columns
+        ]
+    names = {c.name for c in produced}
+    for index, column in enumerate(model.columns):
+        if column.name not in names:
+            import difflib
+
+            match = difflib.get_close_matches(column.name, list(names), n=1)
+            raise ProjectError(
+                f"model '{model.name}': column '{column.name}' is declared but the query does not produce it",
+                location=origin.locate("columns", index),
+                hint=f"did you mean '{match[0]}'?"
+                if match
+                else "produced columns: " + ", ".join(sorted(names)),
+            )
+    for masked in model.mask:
+        if masked not in names:
+            raise ProjectError(
+                f"model '{model.name}': mask names column '{masked}', which the model does not produce",
+                location=origin.locate("mask", masked, key=True),
+                hint="mask columns of the model's own output",
+            )
+    return tuple(produced)
+
+
+def _check_masking(
+    model: Model,
+    capabilities: Capabilities,
+    sections: Sequence[tuple[str, ConfigSection]],
+    location: Location,
+) -> None:
+    """DESIGN §3: masking with no Gateway is an error unless a masked copy is asked for."""
+    if not model.mask or "masking" in capabilities or model.mask_fallback == "materialize":
+        return
+
+    raise CapabilityError(
+        f"model '{model.name}' declares mask: but no {capabilities.mode} plugin provides the "
+        "capability 'masking'",
+        location=location,
+        hint=capabilities.missing_hint("masking", sections)
+        + "; or set mask_fallback: materialize to publish a masked copy with a Flink job",
+    )
