@@ -164,8 +164,8 @@ def kafka_prepare(state_dir: Path) -> None:
         *_kafka_classpath(state_dir),
         "kafka.tools.StorageTool",
         "format",
-        "--cluster-id",
-        cluster_id,
+        # one argument: a random id may start with "-", which argparse takes for an option
+        f"--cluster-id={cluster_id}",
         "--config",
         str(state_dir / "server.properties"),
         "--ignore-formatted",
