@@ -5,6 +5,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 echo "== ruff"
 .venv/bin/ruff check core/src plugins tests bench
+.venv/bin/ruff format --check core/src plugins tests bench
 echo "== mypy"
 .venv/bin/mypy core/src/sluice plugins/*/src tests/example_plugin/src
 echo "== pytest"

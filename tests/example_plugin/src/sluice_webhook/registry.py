@@ -102,7 +102,11 @@ def take_lock(directory: Path) -> None:
     from sluice.errors import ConcurrencyError
 
     path = directory / LOCK_FILE
-    me = {"host": socket.gethostname(), "pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    me = {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "since": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
     try:
         holder = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
