@@ -530,12 +530,21 @@ def overview(service_dir: Path) -> dict[str, Any]:
     return dict(data)
 
 
+def is_own_cluster(service_dir: Path) -> bool:
+    """Whether the JobManager answering on our port is ours (its temp dir is our state dir),
+    and not another project's cluster that happens to hold the port."""
+    port = read_ports(service_dir)["rest"]
+    entries = _get_json(f"http://127.0.0.1:{port}/jobmanager/config")
+    tmp_dirs = {e.get("value") for e in entries if e.get("key") == "io.tmp.dirs"}
+    return str(_shared_dir(service_dir) / "tmp") in tmp_dirs
+
+
 def jobmanager_ready(service_dir: Path) -> bool:
-    return "flink-version" in overview(service_dir)
+    return "flink-version" in overview(service_dir) and is_own_cluster(service_dir)
 
 
 def taskmanager_ready(service_dir: Path) -> bool:
-    return int(overview(service_dir).get("taskmanagers", 0)) >= 1
+    return int(overview(service_dir).get("taskmanagers", 0)) >= 1 and is_own_cluster(service_dir)
 
 
 def sql_gateway_ready(service_dir: Path) -> bool:
