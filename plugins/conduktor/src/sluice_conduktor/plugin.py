@@ -1,0 +1,90 @@
+"""The hook implementations of sluice-conduktor (thin: the work is in compiler and planner)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sluice.compiler import CompileContext
+from sluice.nodes import Node
+from sluice.plugin import hookimpl
+from sluice.plugin.api import (
+    ApplyResult,
+    Artifact,
+    Change,
+    ConfigSection,
+    Materialization,
+    ProbeResult,
+    StatusItem,
+)
+from sluice.runtime import RunContext
+from sluice_conduktor import compiler, planner
+from sluice_conduktor.config import CAPABILITIES, ConduktorConfig
+
+
+@hookimpl
+def sluice_config_sections() -> Sequence[ConfigSection]:
+    """``runtime.conduktor``: Gateway admin API, its Kafka endpoint, Console and its key."""
+    return [
+        ConfigSection(
+            "runtime",
+            "conduktor",
+            ConduktorConfig,
+            CAPABILITIES,
+            "Conduktor Gateway (virtual topics, masking) and Console (RBAC, runtime lineage)",
+        )
+    ]
+
+
+@hookimpl
+def sluice_materializations() -> Sequence[Materialization]:
+    """``virtual_topic``: a Gateway SQL topic; only for SQL the Gateway can run."""
+    return [
+        Materialization(
+            compiler.VIRTUAL_TOPIC,
+            ("virtual_topics",),
+            "a Conduktor Gateway virtual (SQL) topic: filtered, projected, no real topic",
+            check=compiler.check,
+        )
+    ]
+
+
+@hookimpl
+def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | None:
+    """The SQL topic interceptor of a ``virtual_topic`` model."""
+    if node.resource_type == "model" and node.materialized == compiler.VIRTUAL_TOPIC:
+        return [compiler.compile_virtual_topic(node, context)]
+    return None
+
+
+@hookimpl
+def sluice_secure(node: Node, context: CompileContext) -> Sequence[Artifact] | None:
+    """The masking interceptor of a model that declares ``mask:``."""
+    masking = compiler.compile_masking(node, context)
+    return [masking] if masking else None
+
+
+@hookimpl
+def sluice_probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | None:
+    """Gateway health and version, its interceptor plugins, Console reachable with the key."""
+    return planner.probe(runtime, timeout)
+
+
+@hookimpl
+def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[Change] | None:
+    """Compiled interceptors against the Gateway's, by name and scope; managed orphans."""
+    return planner.plan(artifacts, context) or None
+
+
+@hookimpl
+def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
+    """Upsert (PUT) or delete (DELETE with its scope) one interceptor."""
+    return planner.apply(change, context)
+
+
+@hookimpl
+def sluice_status(
+    nodes: Sequence[Node], artifacts: Sequence[Artifact], context: RunContext
+) -> Sequence[StatusItem] | None:
+    """Each interceptor: active, drifted or missing."""
+    return planner.status(nodes, artifacts, context) or None
