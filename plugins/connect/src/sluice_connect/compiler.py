@@ -4,6 +4,17 @@
 resolves every ``${VAR}`` when it loads the project, so this module reads the value as written
 in the YAML and keeps the reference whenever the text had one. The variable is resolved only
 when the connector is applied, and compiled files never hold the secret it may carry.
+
+Keys sluice sets itself, besides the class, the task count, the topics and the converters:
+
+- a sink model with ``key:`` and the Debezium JDBC sink writes by upsert on that key
+  (``insert.mode=upsert``, ``primary.key.mode=record_value``, ``primary.key.fields``) unless
+  its ``connector.config`` says otherwise;
+- a sink model with ``dlq: <topic>`` tolerates bad records and sends them to that topic with
+  the error in their headers (``errors.tolerance=all``, ``errors.deadletterqueue.*``). The
+  spec's ``dlq`` entry says which topic sluice creates (through ``runtime.kafka``) before it
+  puts the config; the core accepts only a plugin's own artifacts from its compile hook, so
+  the topic cannot be handed to sluice-kafka as a topic artifact.
 """
 
 from __future__ import annotations
@@ -17,9 +28,11 @@ from sluice.compiler import CompileContext
 from sluice.errors import ProjectError, did_you_mean
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
-from sluice_connect.config import SHORT_CLASSES, ConnectorConfig
+from sluice_connect.config import SHORT_CLASSES, ConnectorConfig, DeadLetterQueue
 
 PLUGIN = "connect"
+JDBC_SINK = "io.debezium.connector.jdbc.JdbcSinkConnector"
+_UPSERT_KEYS = ("insert.mode", "primary.key.mode", "primary.key.fields")
 RESERVED = {"connector.class": "class", "tasks.max": "tasks_max", "name": "the node's name"}
 _SECRET_KEY = re.compile(r"password|passwd|secret|token|api\.?key|credential", re.IGNORECASE)
 _JSON = "org.apache.kafka.connect.json.JsonConverter"
@@ -33,12 +46,31 @@ _PLAIN_CONVERTERS = {
 }
 
 
+def compile_node(node: Node, context: CompileContext) -> list[Artifact]:
+    """The connector of ``node`` (a sink's carries its dead letter topic), if it has one."""
+    connector = compile_connector(node, context)
+    return [connector] if connector else []
+
+
+def dlq_topic(topic: str, context: CompileContext) -> dict[str, Any]:
+    """The dead letter topic sluice creates before the connector (declared settings only)."""
+    defaults = context.project.defaults.topic
+    return {
+        "topic": topic,
+        "partitions": defaults.partitions,
+        "replication_factor": defaults.replication_factor,
+    }
+
+
 def compile_connector(node: Node, context: CompileContext) -> Artifact | None:
     """The connector of a ``sink`` model or of a source with a ``connector:`` block."""
     if node.resource_type not in ("model", "source"):
         return None
     block: ConnectorConfig | None = node.spec.extensions.get("connector")
+    dlq: DeadLetterQueue | None = node.spec.extensions.get("dlq")
     what = f"{node.resource_type} '{node.name}'"
+    if dlq is not None:
+        _check_dlq(node, context)
     if node.resource_type == "model" and node.materialized != "sink":
         if block is not None:
             raise ProjectError(
@@ -63,8 +95,20 @@ def compile_connector(node: Node, context: CompileContext) -> Artifact | None:
     if node.resource_type == "model":
         config["topics"] = ",".join(_input_topics(node, context))
     config |= converters(_format(node, context), context.runtime, node, context)
-    config |= _user_config(block, node, context)
-    spec = {"name": name, "config": dict(sorted(config.items()))}
+    if dlq is not None:
+        config |= dlq_config(dlq.topic, context)
+    user = _user_config(block, node, context)
+    keys = tuple(getattr(node.spec, "key", ()) or ())
+    if keys and config["connector.class"] == JDBC_SINK and not set(_UPSERT_KEYS) & set(user):
+        config |= {
+            "insert.mode": "upsert",
+            "primary.key.mode": "record_value",
+            "primary.key.fields": ",".join(keys),
+        }
+    config |= user
+    spec: dict[str, Any] = {"name": name, "config": dict(sorted(config.items()))}
+    if dlq is not None:
+        spec["dlq"] = dlq_topic(dlq.topic, context)
     text = json.dumps(spec, indent=2, sort_keys=True) + "\n"
     return Artifact(PLUGIN, "connector", name, spec, file=f"{name}.json", text=text)
 
@@ -157,3 +201,35 @@ def _user_config(block: ConnectorConfig, node: Node, context: CompileContext) ->
             )
         config[key] = value
     return config
+
+
+def dlq_config(topic: str, context: CompileContext) -> dict[str, str]:
+    """Tolerate bad records and send them to ``topic`` with the error in their headers."""
+    config = {
+        "errors.tolerance": "all",
+        "errors.log.enable": "true",
+        "errors.deadletterqueue.topic.name": topic,
+        "errors.deadletterqueue.context.headers.enable": "true",
+    }
+    replication = context.project.defaults.topic.replication_factor
+    if replication:
+        # the worker would create a missing topic with 3 replicas; sluice-kafka creates it
+        config["errors.deadletterqueue.topic.replication.factor"] = str(replication)
+    return config
+
+
+def _check_dlq(node: Node, context: CompileContext) -> None:
+    where = context.project.origin(node.unique_id).locate("dlq", key=True)
+    if node.resource_type != "model" or node.materialized != "sink":
+        raise ProjectError(
+            f"{node.resource_type} '{node.name}' has dlq:, which only sinks support",
+            location=where,
+            hint="remove dlq:, or make it a sink (materialized: sink, from: ...)",
+        )
+    if "kafka" not in context.runtime:
+        raise ProjectError(
+            f"sink '{node.name}' has dlq:, and sluice creates that topic through "
+            "runtime.kafka, which is not configured",
+            location=where,
+            hint="add runtime.kafka (plugin sluice-kafka), or remove dlq:",
+        )

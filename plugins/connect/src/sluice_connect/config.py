@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, RootModel, SecretStr, field_validator
 
 from sluice.project.schema import ConfigMap
 
@@ -53,3 +53,14 @@ class ConnectorConfig(_Section):
         if not self.is_short_name:
             return self.class_
         return SHORT_CLASSES.get(self.class_)
+
+
+class DeadLetterQueue(RootModel[Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")]]):
+    """A sink model's ``dlq: <topic>``: records the connector cannot convert or write go to
+    that topic (with the error in their headers) instead of stopping its task."""
+
+    model_config = ConfigDict(frozen=True)
+
+    @property
+    def topic(self) -> str:
+        return self.root

@@ -1,15 +1,26 @@
-"""The hook implementations of sluice-connect (thin: the work is in config and compiler)."""
+"""The hook implementations of sluice-connect (thin: the work is in compiler and planner)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sluice.compiler import CompileContext
 from sluice.nodes import Node
 from sluice.plugin import hookimpl
-from sluice.plugin.api import Artifact, ConfigSection, DevService, Materialization
-from sluice_connect import compiler, devstack
-from sluice_connect.config import ConnectConfig, ConnectorConfig
+from sluice.plugin.api import (
+    ApplyResult,
+    Artifact,
+    Change,
+    ConfigSection,
+    DevService,
+    Materialization,
+    ProbeResult,
+    StatusItem,
+)
+from sluice.runtime import RunContext
+from sluice_connect import compiler, devstack, planner
+from sluice_connect.config import ConnectConfig, ConnectorConfig, DeadLetterQueue
 
 
 @hookimpl
@@ -25,6 +36,7 @@ def sluice_config_sections() -> Sequence[ConfigSection]:
         ConfigSection(
             "source", "connector", ConnectorConfig, (), "a source's connector", keep_variables=True
         ),
+        ConfigSection("model", "dlq", DeadLetterQueue, (), "a sink's dead letter topic"),
     ]
 
 
@@ -44,9 +56,36 @@ def sluice_materializations() -> Sequence[Materialization]:
 
 @hookimpl
 def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | None:
-    """The connector of a sink, or of a source filled by a connector."""
-    connector = compiler.compile_connector(node, context)
-    return [connector] if connector else None
+    """The connector of a sink (and its dead letter topic), or of a source's connector."""
+    return compiler.compile_node(node, context) or None
+
+
+@hookimpl
+def sluice_probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | None:
+    """The worker's version and its installed connector plugins."""
+    return planner.probe(runtime, timeout)
+
+
+@hookimpl
+def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[Change] | None:
+    """Declared connector configs against one read of every live connector and its status."""
+    return planner.plan(artifacts, context) or None
+
+
+@hookimpl
+def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
+    """Put one connector's config (secrets resolved now) and wait until it runs; or delete."""
+    if change.plugin != planner.PLUGIN:
+        return None
+    return planner.apply(change, context)
+
+
+@hookimpl
+def sluice_status(
+    nodes: Sequence[Node], artifacts: Sequence[Artifact], context: RunContext
+) -> Sequence[StatusItem] | None:
+    """Connector and task states, and the trace of what failed."""
+    return planner.status(nodes, artifacts, context) or None
 
 
 @hookimpl
