@@ -22,16 +22,18 @@ from sluice.plugin.api import (
     Materialization,
     ProbeResult,
     StatusItem,
+    TestResult,
 )
 from sluice.runtime import RunContext
-from sluice_kafka import compiler, devstack, status
+from sluice_kafka import compiler, devstack, sample_test, status
 from sluice_kafka.config import KafkaConfig, SchemaRegistryConfig
 from sluice_kafka.run import KafkaRun
 
 
 @hookimpl
 def sluice_config_sections() -> Sequence[ConfigSection]:
-    """``runtime.kafka`` (topics, ACLs, consumer groups) and ``runtime.schema_registry``."""
+    """``runtime.kafka`` (topics, ACLs, consumer groups), ``runtime.schema_registry``, and a
+    test's ``kafka:`` block (the sample's read timeout)."""
     return [
         ConfigSection(
             "runtime",
@@ -42,6 +44,12 @@ def sluice_config_sections() -> Sequence[ConfigSection]:
         ),
         ConfigSection(
             "runtime", "schema_registry", SchemaRegistryConfig, ("schemas",), "a Schema Registry"
+        ),
+        ConfigSection(
+            "test",
+            "kafka",
+            sample_test.SampleOptions,
+            description="how a sample test reads its topic (timeout)",
         ),
     ]
 
@@ -126,6 +134,18 @@ def sluice_status(
     """Topics (exists, partitions, drift) and the lag of exposures' consumer groups."""
     run = KafkaRun.of(context)
     return run.status(nodes, artifacts) if run else None
+
+
+@hookimpl
+def sluice_test_types() -> Sequence[str]:
+    """``sample``: check assertions on a bounded sample of a topic (JSON or Avro)."""
+    return [sample_test.TEST_TYPE]
+
+
+@hookimpl
+def sluice_run_test(test: Node, context: RunContext) -> TestResult | None:
+    """Sample tests of nodes whose topic is on ``runtime.kafka``."""
+    return sample_test.run(test, context)
 
 
 @hookimpl

@@ -1,0 +1,218 @@
+"""Bounded reads of a topic for sample tests: the latest N records or a time window.
+
+:func:`read_sample` captures every partition's high watermark first and reads up to it, never
+past: records produced while the test runs are not part of the sample, so a busy topic cannot
+keep a test reading forever. Where the read starts:
+
+* ``latest N`` (the default): at ``max(low, high - N)`` of each partition. With
+  ``per_partition`` off, N is the number of records over all partitions: each partition is
+  read from ``high - N`` and the N newest records (by Kafka timestamp) are kept.
+* ``window``: at the first offset whose timestamp is at most ``window`` old
+  (``offsets_for_times``); a cap of N per partition applies only when one is given.
+
+The read stops when every partition reached its captured end, or at ``timeout`` seconds; then
+:attr:`Sample.complete` is False and :attr:`Sample.missing` says how many records were not read.
+Nothing is committed: the consumer assigns partitions itself and its group id is never used to
+store offsets.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+
+from sluice.errors import RemoteError
+
+BATCH = 10_000  # messages asked for per consume() call
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """Which records of a topic a sample holds."""
+
+    max_records: int | None = 1000  # per partition (or in all, without per_partition)
+    per_partition: bool = True
+    window_ms: int | None = None
+
+
+@dataclass
+class Sample:
+    """The records read, as the consumer's messages (read lazily: most are only decoded)."""
+
+    topic: str
+    messages: list[Message] = field(default_factory=list)
+    # partition -> (first offset read, end offset captured at the start)
+    ranges: dict[int, tuple[int, int]] = field(default_factory=dict)
+    missing: int = 0  # records between the start and the captured ends that were not read
+    seconds: float = 0.0
+
+    @property
+    def complete(self) -> bool:
+        return self.missing == 0
+
+    @property
+    def expected(self) -> int:
+        return sum(end - start for start, end in self.ranges.values())
+
+
+def consumer_config(base: Mapping[str, Any]) -> dict[str, Any]:
+    """librdkafka settings of a sample reader on top of the cluster's client settings."""
+    return {
+        **base,
+        "group.id": f"sluice-sample-{uuid.uuid4().hex[:12]}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",  # an offset gone by retention: start at the oldest
+        "enable.partition.eof": False,
+        "fetch.wait.max.ms": 100,
+        "queued.max.messages.kbytes": 262144,
+    }
+
+
+def read_sample(
+    base_config: Mapping[str, Any],
+    topic: str,
+    bounds: Bounds,
+    timeout: float = 30.0,
+    now_ms: int | None = None,
+) -> Sample:
+    """Read the records ``bounds`` names from ``topic``; see the module's text."""
+    started = time.monotonic()
+    deadline = started + timeout
+    consumer = Consumer(consumer_config(base_config))
+    try:
+        ranges = _plan(consumer, topic, bounds, deadline, now_ms)
+        sample = Sample(topic, ranges=ranges)
+        _consume(consumer, sample, deadline)
+    finally:
+        consumer.close()
+    if not bounds.per_partition and bounds.max_records is not None and bounds.window_ms is None:
+        _keep_newest(sample, bounds.max_records)
+    sample.seconds = time.monotonic() - started
+    return sample
+
+
+def _remaining(deadline: float) -> float:
+    return max(0.1, deadline - time.monotonic())
+
+
+def _plan(
+    consumer: Consumer, topic: str, bounds: Bounds, deadline: float, now_ms: int | None
+) -> dict[int, tuple[int, int]]:
+    """partition -> (start, end) offsets, the end being the high watermark right now."""
+    try:
+        metadata = consumer.list_topics(topic, timeout=_remaining(deadline))
+    except KafkaException as exc:
+        raise RemoteError(f"cannot read the metadata of topic '{topic}': {exc}") from exc
+    described = metadata.topics.get(topic)
+    if described is None or described.error is not None or not described.partitions:
+        reason = f": {described.error.str()}" if described and described.error else ""
+        raise RemoteError(
+            f"topic '{topic}' does not exist{reason}",
+            hint="run `sluice apply` (or check the source's topic name)",
+        )
+    ranges: dict[int, tuple[int, int]] = {}
+    for partition in sorted(described.partitions):
+        try:
+            marks = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=_remaining(deadline)
+            )
+        except KafkaException as exc:
+            raise RemoteError(
+                f"cannot read the offsets of {topic}[{partition}]: {exc}",
+                hint="the principal needs DESCRIBE and READ on the topic",
+            ) from exc
+        if marks is None:
+            raise RemoteError(f"reading the offsets of {topic}[{partition}] timed out")
+        low, high = marks
+        start = low if bounds.max_records is None else max(low, high - bounds.max_records)
+        ranges[partition] = (start, high)
+    if bounds.window_ms is not None:
+        since = (now_ms if now_ms is not None else int(time.time() * 1000)) - bounds.window_ms
+        asked = [TopicPartition(topic, p, since) for p in ranges]
+        try:
+            found = consumer.offsets_for_times(asked, timeout=_remaining(deadline))
+        except KafkaException as exc:
+            raise RemoteError(f"cannot look up offsets by time in '{topic}': {exc}") from exc
+        for tp in found:
+            start, end = ranges[tp.partition]
+            # -1: no record at or after that time; the window is empty
+            first = end if tp.offset < 0 else tp.offset
+            ranges[tp.partition] = (max(start, min(first, end)), end)
+    return ranges
+
+
+def _consume(consumer: Consumer, sample: Sample, deadline: float) -> None:
+    topic = sample.topic
+    ends = {p: end for p, (start, end) in sample.ranges.items() if end > start}
+    if not ends:
+        return
+    consumer.assign([TopicPartition(topic, p, sample.ranges[p][0]) for p in ends])
+    kept = sample.messages
+    open_parts = dict(ends)
+    while open_parts:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        batch = consumer.consume(BATCH, timeout=min(left, 0.5))
+        if not batch:
+            _close_finished(consumer, topic, open_parts)
+            continue
+        last: dict[int, int] = {}
+        for message in batch:
+            if message.error() is not None:
+                error = message.error()
+                if error is not None and error.fatal():
+                    raise RemoteError(f"reading topic '{topic}' failed: {error.str()}")
+                continue
+            partition = message.partition()
+            offset = message.offset()
+            end = open_parts.get(partition)  # type: ignore[arg-type]
+            if end is None or offset is None or partition is None or offset >= end:
+                continue
+            kept.append(message)
+            last[partition] = offset
+        for partition, offset in last.items():
+            if offset + 1 >= open_parts[partition]:
+                del open_parts[partition]
+        if len(batch) < BATCH and open_parts:
+            # gaps (compaction, transaction markers) can keep the last offset from coming:
+            # the consumer's position tells whether the partition is over
+            _close_finished(consumer, topic, open_parts)
+    read: dict[int, int] = {}
+    for message in kept:
+        partition = message.partition()
+        if partition is not None:
+            read[partition] = read.get(partition, 0) + 1
+    # only the open partitions can have records not read (gaps are not "missing")
+    sample.missing = sum(
+        max(0, end - sample.ranges[p][0] - read.get(p, 0)) for p, end in open_parts.items()
+    )
+
+
+def _close_finished(consumer: Consumer, topic: str, open_parts: dict[int, int]) -> None:
+    try:
+        positions = consumer.position([TopicPartition(topic, p) for p in open_parts])
+    except KafkaException:
+        return
+    for tp in positions:
+        if tp.offset >= 0 and tp.offset >= open_parts.get(tp.partition, 1 << 62):
+            del open_parts[tp.partition]
+
+
+def _keep_newest(sample: Sample, count: int) -> None:
+    if len(sample.messages) <= count:
+        return
+
+    def order(message: Message) -> tuple[int, int, int]:
+        _, stamp = message.timestamp()
+        return (stamp, message.partition() or 0, message.offset() or 0)
+
+    newest = sorted(sample.messages, key=order)[-count:]
+    newest.sort(key=lambda m: (m.partition() or 0, m.offset() or 0))
+    sample.messages = newest
