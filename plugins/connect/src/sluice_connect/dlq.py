@@ -64,7 +64,9 @@ def _admin(runtime: Mapping[str, Any]) -> Any:
 def topic_exists(runtime: Mapping[str, Any], topic: str) -> bool:
     admin = _admin(runtime)
     try:
-        metadata = admin.list_topics(topic=topic, timeout=TIMEOUT)
+        # every topic: asking for one by name makes brokers with auto.create.topics.enable
+        # create it, with their defaults, before sluice does
+        metadata = admin.list_topics(timeout=TIMEOUT)
     except Exception as exc:  # KafkaException: the brokers did not answer
         raise RemoteError(f"Kafka did not answer a look-up of topic {topic}: {exc}") from exc
     found = metadata.topics.get(topic)

@@ -57,6 +57,7 @@ MARK_DECLARED = "sluice.declared"
 RUNNING_TIMEOUT = 120.0  # from the PUT until the connector and its tasks run
 SETTLE = 3.0  # a task that fails on its first records does so within a moment of starting
 DELETE_TIMEOUT = 60.0
+RESTART_GRACE = 15.0  # after a restart, how long an old FAILED state may linger
 DLQ_KEY = "errors.deadletterqueue.topic.name"
 DLQ_DIFF = "(dead letter topic)"
 _REFERENCE = re.compile(r"\$\$|\$\{([^}]*)\}")
@@ -496,34 +497,41 @@ def apply(change: Change, context: RunContext) -> ApplyResult:
         created = f"; dead letter topic {change.payload['dlq']['topic']} created"
     with _client(context, secrets=masked) as client:
         code = client.put_config(change.name, resolved.config)
+        grace = 0.0
         if change.payload.get("restart") or context.restart_failed:
             time.sleep(0.5)  # let the worker take the new config before asking what failed
             status = client.status(change.name) or {}
             if failed_parts(status):
                 client.restart(change.name)
-        status = wait_until_running(client, change.name)
+                grace = RESTART_GRACE
+        status = wait_until_running(client, change.name, grace)
     tasks = len(status.get("tasks") or [])
     what = "created" if code == 201 else "configured"
     message = f"connector {what}; RUNNING with {tasks} task(s){created}"
     return ApplyResult(change, "success", message)
 
 
-def wait_until_running(client: ConnectClient, name: str) -> dict[str, Any]:
-    """Until the connector and its tasks have run for SETTLE seconds; the trace if they fail."""
-    deadline = time.monotonic() + RUNNING_TIMEOUT
+def wait_until_running(client: ConnectClient, name: str, grace: float = 0.0) -> dict[str, Any]:
+    """Until the connector and its tasks have run for SETTLE seconds; the trace if they fail.
+
+    A restart is carried out in the background: for ``grace`` seconds after one, a FAILED
+    state may still be the old one and is waited out rather than reported.
+    """
+    started = time.monotonic()
+    deadline = started + RUNNING_TIMEOUT
     running_since: float | None = None
     status: dict[str, Any] | None = None
     while True:
         status = client.status(name)
         if status is not None:
             failure = failure_of(status)
-            if failure:
+            if failure and time.monotonic() - started >= grace:
                 raise RemoteError(
                     f"connector {name}: {failure}",
                     hint="fix the cause, then run apply --restart-failed "
-                    "(sluice status shows the task states)",
+                    "(the status command shows the task states)",
                 )
-            if is_running(status):
+            if not failure and is_running(status):
                 running_since = running_since or time.monotonic()
                 if time.monotonic() - running_since >= SETTLE:
                     return status
