@@ -178,3 +178,39 @@ def test_a_source_with_a_connector_compiles_a_source_connector(sluice_project):
         if a["kind"] == "source_topic"
     ]
     assert check["spec"] == {"name": "pg.public.customers", "must_exist": False}
+
+
+def test_a_sink_with_a_key_and_a_dlq_gets_upserts_and_a_dead_letter_queue(sluice_project):
+    project, result = run(
+        sluice_project,
+        """
+  - name: orders_to_db
+    from: orders
+    key: [order_id]
+    dlq: orders.dlq
+    connector: { class: jdbc, config: { connection.url: "jdbc:postgresql://db/shop" } }
+""",
+    )
+    assert result.exit_code == 0, result.output
+    spec = connector_file(project, "shop-orders_to_db")
+    config = spec["config"]
+    assert (config["insert.mode"], config["primary.key.mode"]) == ("upsert", "record_value")
+    assert config["primary.key.fields"] == "order_id"
+    assert config["errors.tolerance"] == "all"
+    assert config["errors.deadletterqueue.topic.name"] == "orders.dlq"
+    assert config["errors.deadletterqueue.context.headers.enable"] == "true"
+    assert spec["dlq"]["topic"] == "orders.dlq"
+
+
+def test_a_dlq_on_a_model_that_is_no_sink_is_refused(sluice_project):
+    _, result = run(
+        sluice_project,
+        """
+  - name: big_orders
+    materialized: flink
+    dlq: orders.dlq
+    sql: SELECT order_id FROM {{ source("orders") }}
+""",
+    )
+    assert result.exit_code == 1
+    assert "has dlq:, which only sinks support" in result.output

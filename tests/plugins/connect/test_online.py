@@ -374,9 +374,10 @@ def test_a_poison_record_goes_to_the_dead_letter_topic_sluice_created(
         plan = run(project, env, "plan")
         assert f'(dead letter topic): (none) -> "{dlq}"' in plan
         out = run(project, env, "apply")
-        assert f"dead letter topic {dlq} created" in (
-            project.path / "target" / "run_results.json"
-        ).read_text()
+        assert (
+            f"dead letter topic {dlq} created"
+            in (project.path / "target" / "run_results.json").read_text()
+        )
         assert "done    connector" in out
         assert topic_exists(env, dlq)
         produce(env, topic, [record(1, "apple", 1.5), b"{not json", record(2, "pear", 2.5)])
@@ -398,7 +399,7 @@ def test_a_poison_record_goes_to_the_dead_letter_topic_sluice_created(
         consumer.close()
         assert [m.value() for m in dead] == [b"{not json"]
         headers = dict(dead[0].headers() or [])
-        assert b"DataException" in headers["__connect.errors.exception.class.name"]
+        assert b"DataException" in bytes(headers["__connect.errors.exception.class.name"] or b"")
         tasks = connect(env, "GET", f"/connectors/{name}-to_db/status")["tasks"]
         assert [t["state"] for t in tasks] == ["RUNNING"]
 

@@ -32,7 +32,7 @@ _SETTINGS = {
 }
 
 
-def kafka_settings(runtime: Mapping[str, Any]) -> dict[str, str]:
+def kafka_settings(runtime: Mapping[str, Any]) -> dict[str, str | int | float | bool]:
     """librdkafka settings from ``runtime.kafka`` (its connection fields, secrets revealed)."""
     section = runtime.get("kafka")
     if section is None:
@@ -40,7 +40,7 @@ def kafka_settings(runtime: Mapping[str, Any]) -> dict[str, str]:
             "a dead letter topic is created through runtime.kafka, which is not configured",
             hint="add runtime.kafka (plugin sluice-kafka), or remove dlq: from the sink",
         )
-    settings = {}
+    settings: dict[str, str | int | float | bool] = {}
     for field, key in _SETTINGS.items():
         value = getattr(section, field, None)
         if isinstance(value, SecretStr):
