@@ -85,6 +85,7 @@ def check(node: Any) -> str | None:
     analysis = getattr(node, "analysis", None)
     if analysis is None:
         return "a virtual topic is defined by a SELECT; the model has no SQL"
+    construct: str | None
     if len(analysis.relations) > 1:
         construct = f"several inputs ({', '.join(analysis.relations)})"
     else:
@@ -155,9 +156,7 @@ def compile_masking(node: Node, context: CompileContext) -> Artifact | None:
         return None
     if "masking" not in context.capabilities or not node.topic:
         return None  # the core refused masking without a provider; the fallback is not ours
-    policies = [
-        _policy(node, column, rule, context) for column, rule in sorted(model.mask.items())
-    ]
+    policies = [_policy(node, column, rule, context) for column, rule in sorted(model.mask.items())]
     config: dict[str, Any] = {"topic": f"^{re.escape(node.topic)}$", "policies": policies}
     registry = _schema_registry(context, node.format)
     if registry:

@@ -13,6 +13,7 @@ the physical topic. Both walk the sqlglot tree; nothing here looks at SQL text.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlglot import exp
 
@@ -143,7 +144,11 @@ def _condition(node: exp.Expression, qualifiers: set[str] | None = None) -> str:
         return f"{left} {operator} {right}"
     if isinstance(node, exp.RegexpLike):
         return f"{_value(node.this, qualifiers)} REGEXP {_value(node.expression, qualifiers)}"
-    if isinstance(node, exp.Anonymous) and node.name.upper() == "REGEXP" and len(node.expressions) == 2:
+    if (
+        isinstance(node, exp.Anonymous)
+        and node.name.upper() == "REGEXP"
+        and len(node.expressions) == 2
+    ):
         subject, pattern = node.expressions
         return f"{_value(subject, qualifiers)} REGEXP {_value(pattern, qualifiers)}"
     raise NotInSubset(_construct(node) + " in a condition")
@@ -204,7 +209,7 @@ def _construct(node: exp.Expression) -> str:
     return node.key.upper()
 
 
-def _function_name(node: exp.Expression) -> str:
+def _function_name(node: Any) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.name).upper()
     if isinstance(node, exp.Func):
