@@ -530,6 +530,14 @@ def _or(left: Any, right: Any) -> Any:
     return False
 
 
+def _negate(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise EvalError(f"NOT {show(value)} needs a boolean")
+    return not value
+
+
 def _comparable(left: Any, right: Any) -> None:
     if isinstance(left, str) != isinstance(right, str) or (
         isinstance(left, bool) != isinstance(right, bool)
@@ -686,6 +694,12 @@ class _Compiler:
         self.sql = sql
 
     def compile(self, node: exp.Expression) -> Fn:
+        if node.args.get("negate"):  # x NOT LIKE y is Like(..., negate=True)
+            inner = self._compile(node)
+            return lambda record: _negate(inner(record))
+        return self._compile(node)
+
+    def _compile(self, node: exp.Expression) -> Fn:
         method = getattr(self, f"_{type(node).__name__.lower()}", None)
         if method is not None:
             compiled: Fn = method(node)
@@ -786,16 +800,7 @@ class _Compiler:
 
     def _not(self, node: exp.Not) -> Fn:
         inner = self.compile(node.this)
-
-        def negate(record: Mapping[str, Any]) -> Any:
-            value = inner(record)
-            if value is None:
-                return None
-            if not isinstance(value, bool):
-                raise EvalError(f"NOT {show(value)} needs a boolean")
-            return not value
-
-        return negate
+        return lambda record: _negate(inner(record))
 
     def _is(self, node: exp.Is) -> Fn:
         inner = self.compile(node.this)
@@ -868,6 +873,7 @@ class _Compiler:
         escape = node.expression
         if not isinstance(like, exp.Like) or not isinstance(escape, exp.Literal):
             return self._unsupported(node)
+        negated = bool(like.args.get("negate"))
         inner, pattern = self.compile(like.this), self.compile(like.expression)
         char = escape.this
 
@@ -877,7 +883,7 @@ class _Compiler:
                 return None
             if not isinstance(value, str) or not isinstance(text, str):
                 raise EvalError(f"{show(value)} LIKE {show(text)} needs two strings")
-            return like_pattern(text, char).fullmatch(value) is not None
+            return (like_pattern(text, char).fullmatch(value) is not None) != negated
 
         return escaped
 

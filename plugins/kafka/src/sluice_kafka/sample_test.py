@@ -169,7 +169,8 @@ def evaluate(
     partitions = len(sample.ranges)
     if not violations:
         message = (
-            f"{len(checks)} assertion{'s' if len(checks) != 1 else ''} hold on {count} "
+            f"{len(checks)} {'assertion holds' if len(checks) == 1 else 'assertions hold'} "
+            f"on {count} "
             f"record{'s' if count != 1 else ''} of '{topic}' ({partitions} "
             f"partition{'s' if partitions != 1 else ''})"
         )
