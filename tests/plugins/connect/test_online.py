@@ -390,7 +390,7 @@ def test_a_poison_record_goes_to_the_dead_letter_topic_sluice_created(
             }
         )
         consumer.subscribe([dlq])
-        dead = []
+        dead: list[Any] = []
         deadline = time.monotonic() + ARRIVAL_TIMEOUT
         while time.monotonic() < deadline and not dead:
             message = consumer.poll(0.5)
@@ -399,7 +399,8 @@ def test_a_poison_record_goes_to_the_dead_letter_topic_sluice_created(
         consumer.close()
         assert [m.value() for m in dead] == [b"{not json"]
         headers = dict(dead[0].headers() or [])
-        assert b"DataException" in bytes(headers["__connect.errors.exception.class.name"] or b"")
+        exception = headers["__connect.errors.exception.class.name"]
+        assert isinstance(exception, bytes) and b"DataException" in exception
         tasks = connect(env, "GET", f"/connectors/{name}-to_db/status")["tasks"]
         assert [t["state"] for t in tasks] == ["RUNNING"]
 
