@@ -35,7 +35,8 @@ def without_optional_enhanced_sections(text: str) -> str:
 
 def test_verbatim_example_names_the_two_plugins_it_also_needs(sluice_project):
     project = sluice_project({"stream_project.yml": EXAMPLE})
-    result = project.run("validate", env=ENV)
+    # as if sluice-conduktor were not installed (it may be, in a development environment)
+    result = project.run("validate", env={**ENV, "SLUICE_DISABLE_PLUGINS": "conduktor,redpanda"})
     assert result.exit_code != 0
     assert "runtime.conduktor needs the plugin distribution 'sluice-conduktor'" in result.output
     assert "runtime.redpanda needs the plugin distribution 'sluice-redpanda'" in result.output

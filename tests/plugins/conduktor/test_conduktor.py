@@ -439,3 +439,29 @@ def test_wrong_credentials_are_reported_without_the_password(
         "The given credentials are not valid" in result.output or "virtual_topics" in result.output
     )
     assert "wrong-secret" not in result.output
+
+
+def test_the_design_example_validates_in_enhanced_mode(sluice_project, monkeypatch):
+    """DESIGN §2's example with its runtime.conduktor block (the redpanda block removed)."""
+    import re
+    from pathlib import Path
+
+    example = (Path(__file__).parents[1] / "design_example" / "stream_project.yml").read_text()
+    text = re.sub(r"\n  redpanda:[^\n]*\n[^\n]*", "", example)
+    monkeypatch.setenv("SLUICE_DISABLE_PLUGINS", "redpanda")
+    env = {
+        "KAFKA_BOOTSTRAP": "localhost:9092",
+        "SR_URL": "http://localhost:8081",
+        "FLINK_REST_URL": "http://localhost:8082",
+        "FLINK_SQL_GATEWAY_URL": "http://localhost:8083",
+        "CONNECT_REST_URL": "http://localhost:8084",
+        "PROXY_URL": "http://localhost:8888",
+        "CONSOLE_URL": "http://localhost:8080",
+        "CONDUKTOR_API_KEY": "conduktor-key-secret",
+        "PG_JDBC_URL": "jdbc:postgresql://db/ledger",
+    }
+    project = sluice_project({"stream_project.yml": text})
+    result = project.run("compile", env=env)
+    assert result.exit_code == 0, result.output
+    nodes = project.manifest()["nodes"]
+    assert nodes["model.payments_clean"]["materialized"] == "topic"  # declared explicitly
