@@ -126,9 +126,9 @@ def test_only_what_connect_needs_is_started(stack: Stack) -> None:
 def test_env_names_connect_and_postgres(stack: Stack) -> None:
     env = stack.env
     port = env["PG_JDBC_URL"].rsplit(":", 1)[1].split("/")[0]
-    assert env["PG_DSN"] == f"postgresql://sluice:sluice@127.0.0.1:{port}/sluice"
+    assert env["PG_DSN"] == f"postgresql://sluice:sluice-dev-password@127.0.0.1:{port}/sluice"
     assert env["PG_JDBC_URL"] == f"jdbc:postgresql://127.0.0.1:{port}/sluice"
-    assert (env["PG_USER"], env["PG_PASSWORD"]) == ("sluice", "sluice")
+    assert (env["PG_USER"], env["PG_PASSWORD"]) == ("sluice", "sluice-dev-password")
     assert env["CONNECT_REST_URL"].startswith("http://127.0.0.1:")
     written = stack.dev.env_path.read_text(encoding="utf-8")
     assert f"export CONNECT_REST_URL={env['CONNECT_REST_URL']}" in written

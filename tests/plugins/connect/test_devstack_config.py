@@ -69,10 +69,10 @@ def test_plugin_leaves_out_the_jars_the_worker_has(
 def test_postgres_env_and_socket_dir(tmp_path: Path) -> None:
     (tmp_path / "ports.json").write_text(json.dumps({"postgres": 15432}))
     assert devstack.postgres_env(tmp_path) == {
-        "PG_DSN": "postgresql://sluice:sluice@127.0.0.1:15432/sluice",
+        "PG_DSN": "postgresql://sluice:sluice-dev-password@127.0.0.1:15432/sluice",
         "PG_JDBC_URL": "jdbc:postgresql://127.0.0.1:15432/sluice",
         "PG_USER": "sluice",
-        "PG_PASSWORD": "sluice",
+        "PG_PASSWORD": "sluice-dev-password",
     }
     assert devstack._socket_dir(tmp_path) == tmp_path / "run"
     assert devstack._socket_dir(tmp_path / ("x" * 100)) is None

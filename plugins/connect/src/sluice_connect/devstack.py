@@ -91,7 +91,7 @@ KAFKA_SERVICE = "kafka"
 POSTGRES_PORTS = {"postgres": 5432}
 PG_DATABASE = "sluice"
 PG_USER = "sluice"
-PG_PASSWORD = "sluice"
+PG_PASSWORD = "sluice-dev-password"  # distinct: secrets are masked wherever their text appears
 PG_SUPERUSER = "postgres"
 PG_ACCOUNT = "postgres"  # the system account the server runs as when sluice runs as root
 # A development server: speed over durability (a killed process loses nothing that the
