@@ -65,7 +65,8 @@ def render_references(
                         f"model '{name}': from",
                     )
                 )
-            if model.sql is None and not model.from_:
+            # without a kind to go by, a model needs SQL or an input; with one, the kind decides
+            if model.sql is None and not model.from_ and model.materialized is None:
                 raise ProjectError(
                     f"model '{name}' has neither sql: nor from:",
                     location=origin.locate("name"),

@@ -179,3 +179,53 @@ def test_bootstrap_servers_must_be_host_port(sluice_project):
     result = project.run("validate")
     assert result.exit_code != 0
     assert "'broker' is not host:port" in result.output
+
+
+KAFKA_ONLY = {"SLUICE_DISABLE_PLUGINS": "flink,connect,conduktor,webhook"}
+
+TOPICS_ONLY = """
+project: { name: shop }
+runtime:
+  kafka: { bootstrap_servers: "localhost:9092" }
+models:
+  - name: orders
+    description: Orders the shop service writes itself
+    materialized: topic
+    topic: { partitions: 3 }
+    columns:
+      - { name: id, type: STRING }
+"""
+
+
+def test_a_kafka_only_team_declares_topics_without_sql(sluice_project):
+    project = sluice_project({"stream_project.yml": TOPICS_ONLY})
+
+    result = project.run("compile", env=KAFKA_ONLY)
+
+    assert result.exit_code == 0, result.output
+    topics = json.loads((project.path / "target" / "kafka" / "topics.json").read_text())
+    assert topics == [{"config": {}, "name": "orders", "partitions": 3, "replication_factor": None}]
+    assert project.manifest()["nodes"]["model.orders"]["columns"] == [
+        {"name": "id", "type": "STRING"}
+    ]
+
+
+def test_a_transforming_model_without_the_flink_plugin_names_what_to_install(sluice_project):
+    text = (
+        TOPICS_ONLY
+        + """
+  - name: big_orders
+    materialized: topic
+    sql: SELECT id FROM {{ ref("orders") }} WHERE id > 'a'
+"""
+    )
+    project = sluice_project({"stream_project.yml": text})
+
+    result = project.run("compile", env=KAFKA_ONLY)
+
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: stream_project.yml:13:19: model 'big_orders': materialized: topic needs the "
+        "capability 'stream_jobs', which no configured plugin provides\n"
+        "  hint: pip install sluice-flink and configure runtime.flink\n"
+    )

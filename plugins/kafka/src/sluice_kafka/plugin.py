@@ -67,8 +67,9 @@ def sluice_materializations() -> Sequence[Materialization]:
         Materialization(
             "topic",
             ("topics",),
-            "a real Kafka topic, filled by a stream job running the model's SQL",
-            sql="required",
+            "a real Kafka topic; with SQL, filled by a stream job running it, without SQL "
+            "written by the applications that own it",
+            sql="optional",
             needs_with_sql=("stream_jobs",),
         )
     ]
