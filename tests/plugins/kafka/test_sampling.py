@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -27,7 +28,9 @@ from sluice_kafka.sampling import Sample
 NOW = 1_700_000_000_000
 
 
-def reasons(assertion: dict[str, Any], values: list[Any], stamps: list[int] = ()) -> list[str]:
+def reasons(
+    assertion: dict[str, Any], values: list[Any], stamps: Sequence[int | None] = ()
+) -> list[str]:
     label, check = build(assertion)
     view = SampleView(values, stamps, NOW, lambda i: f"#{i}")
     found = check(view)

@@ -64,6 +64,27 @@ class SampleView:
     timestamps: Sequence[int | None] = ()
     now_ms: int = 0
     where: Callable[[int], str] = field(default=lambda i: f"record {i}")
+    _columns: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+
+    def column(self, name: str) -> list[Any]:
+        """The values of one column, record by record (read once, shared by the checks):
+        :data:`_MISSING` where a record lacks it, :data:`_SKIP` for records that are not
+        records (tombstones)."""
+        found = self._columns.get(name)
+        if found is None:
+            if "." in name:
+                read = getter(name)
+                found = [read(r) if isinstance(r, Mapping) else _SKIP for r in self.values]
+            else:
+                try:  # decoded values are dicts or None: the fast path
+                    found = [_SKIP if r is None else r.get(name, _MISSING) for r in self.values]
+                except AttributeError:
+                    found = [
+                        r.get(name, _MISSING) if isinstance(r, Mapping) else _SKIP
+                        for r in self.values
+                    ]
+            self._columns[name] = found
+        return found
 
 
 Check = Callable[[SampleView], list[Violation]]
@@ -103,6 +124,7 @@ def _number(value: float) -> str:
 
 
 _MISSING = object()
+_SKIP = object()  # a record without columns (tombstone)
 
 
 def getter(column: str) -> Callable[[Any], Any]:
@@ -138,16 +160,14 @@ def _is_number(value: Any) -> bool:
 
 def _not_null(spec: schema.NotNull) -> tuple[str, Check]:
     label = f"not_null({', '.join(spec.columns)})"
-    reads = [(c, getter(c)) for c in spec.columns]
 
     def check(view: SampleView) -> list[Violation]:
         found = []
-        for column, read in reads:
-            for i, record in _records(view):
-                value = read(record)
-                if value is None or value is _MISSING:
-                    word = "missing" if value is _MISSING else "null"
-                    found.append(Violation(i, label, f"{column} is {word}"))
+        for column in spec.columns:
+            values = view.column(column)
+            for i in [i for i, v in enumerate(values) if v is None or v is _MISSING]:
+                word = "missing" if values[i] is _MISSING else "null"
+                found.append(Violation(i, label, f"{column} is {word}"))
         return found
 
     return label, check
@@ -164,14 +184,26 @@ def _hashable(value: Any) -> Any:
 def _accepted_values(spec: schema.AcceptedValues) -> tuple[str, Check]:
     label = f"accepted_values({spec.column})"
     accepted = {_hashable(v) for v in spec.values}
+    # plain values pass this set at C speed; booleans and containers are checked exactly
+    plain = {v for v in spec.values if not isinstance(v, bool | dict | list)}
+    plain |= {None}
     listing = show(list(spec.values), 80)
-    read = getter(spec.column)
 
     def check(view: SampleView) -> list[Violation]:
+        values = view.column(spec.column)
+        try:
+            suspects = [
+                i
+                for i, v in enumerate(values)
+                if v not in plain or v.__class__ is bool
+                if v is not _MISSING and v is not _SKIP
+            ]
+        except TypeError:  # an unhashable value (object, array): look at every record
+            suspects = list(range(len(values)))
         found = []
-        for i, record in _records(view):
-            value = read(record)
-            if value is None or value is _MISSING:
+        for i in suspects:
+            value = values[i]
+            if value is None or value is _MISSING or value is _SKIP:
                 continue
             if _hashable(value) not in accepted:
                 reason = f"{spec.column} = {show(value)} is not one of {listing}"
@@ -181,24 +213,37 @@ def _accepted_values(spec: schema.AcceptedValues) -> tuple[str, Check]:
     return label, check
 
 
+_NUMBERS = (int, float, Decimal)
+
+
 def _range(spec: schema.Range) -> tuple[str, Check]:
     if spec.min is None and spec.max is None:
         raise CheckError(f"range({spec.column}): give min, max or both")
-    low, high = spec.min, spec.max
+    low = spec.min if spec.min is not None else -math.inf
+    high = spec.max if spec.max is not None else math.inf
     label = f"range({spec.column})"
-    read = getter(spec.column)
 
     def check(view: SampleView) -> list[Violation]:
+        values = view.column(spec.column)
+        try:
+            suspects = [
+                i
+                for i, v in enumerate(values)
+                if v.__class__ not in _NUMBERS or not low <= v <= high
+                if v is not None and v is not _MISSING and v is not _SKIP
+            ]
+        except TypeError:
+            suspects = list(range(len(values)))
         found = []
-        for i, record in _records(view):
-            value = read(record)
-            if value is None or value is _MISSING:
+        for i in suspects:
+            value = values[i]
+            if value is None or value is _MISSING or value is _SKIP:
                 continue
             if not _is_number(value):
                 reason = f"{spec.column} = {show(value)} is not a number"
-            elif low is not None and value < low:
+            elif value < low:
                 reason = f"{spec.column} = {show(value)} is below the minimum {_number(low)}"
-            elif high is not None and value > high:
+            elif value > high:
                 reason = f"{spec.column} = {show(value)} is above the maximum {_number(high)}"
             else:
                 continue

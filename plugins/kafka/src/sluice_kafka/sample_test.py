@@ -115,18 +115,26 @@ def decoder_for(fmt: str | None, registry: SchemaRegistryConfig | None) -> Decod
     return decode_json
 
 
+try:  # orjson decodes small records about three times as fast as the json module
+    from orjson import JSONDecodeError as _JSONError
+    from orjson import loads as _loads
+except ImportError:  # pragma: no cover - orjson is a dependency, but keep working without
+    _JSONError = json.JSONDecodeError  # type: ignore[misc,assignment]
+    _loads = json.loads  # type: ignore[assignment]
+
+
 def decode_json(raw: Sequence[bytes | None]) -> tuple[list[Any], dict[int, str]]:
-    loads = json.loads
+    loads = _loads
     try:  # the common case: every record decodes, in one tight loop
         return [None if v is None else loads(v) for v in raw], {}
-    except ValueError:
+    except (ValueError, _JSONError):
         pass
     values: list[Any] = []
     problems: dict[int, str] = {}
     for i, v in enumerate(raw):
         try:
             values.append(None if v is None else loads(v))
-        except ValueError as exc:
+        except (ValueError, _JSONError) as exc:
             values.append(None)
             problems[i] = f"not JSON: {exc}"
     return values, problems
@@ -141,9 +149,10 @@ def evaluate(
 ) -> TestResult:
     messages = sample.messages
     values, problems = decode([m.value() for m in messages])
-    for i, value in enumerate(values):
-        if value is not None and not isinstance(value, Mapping) and i not in problems:
-            problems[i] = f"the value is {type(value).__name__}, not a record"
+    odd = [i for i, v in enumerate(values) if v is not None and v.__class__ is not dict]
+    for i in odd:
+        if not isinstance(values[i], Mapping) and i not in problems:
+            problems[i] = f"the value is {type(values[i]).__name__}, not a record"
     if problems:  # undecodable records fail the test and are not checked further
         for i in problems:
             values[i] = None

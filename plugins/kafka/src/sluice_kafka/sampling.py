@@ -163,46 +163,57 @@ def _consume(consumer: Consumer, sample: Sample, deadline: float) -> None:
         if not batch:
             _close_finished(consumer, topic, open_parts)
             continue
-        last: dict[int, int] = {}
-        for message in batch:
-            if message.error() is not None:
-                error = message.error()
-                if error is not None and error.fatal():
-                    raise RemoteError(f"reading topic '{topic}' failed: {error.str()}")
-                continue
-            partition = message.partition()
-            offset = message.offset()
-            end = open_parts.get(partition)  # type: ignore[arg-type]
-            if end is None or offset is None or partition is None or offset >= end:
-                continue
-            kept.append(message)
-            last[partition] = offset
-        for partition, offset in last.items():
-            if offset + 1 >= open_parts[partition]:
+        if any([m.error() is not None for m in batch]):
+            batch = _without_errors(batch, topic)
+        # The positions (next offset per partition) say whether this batch went past a
+        # captured end; only then is it filtered record by record. Most batches are not.
+        positions = _positions(consumer, topic, open_parts)
+        if all(positions.get(p, 0) <= end for p, end in open_parts.items()):
+            kept.extend(batch)
+        else:
+            kept.extend(
+                m
+                for m in batch
+                if (m.offset() or 0) < open_parts.get(m.partition(), -1)  # type: ignore[arg-type]
+            )
+        for partition, position in positions.items():
+            if position >= open_parts[partition]:
                 del open_parts[partition]
-        if len(batch) < BATCH and open_parts:
-            # gaps (compaction, transaction markers) can keep the last offset from coming:
-            # the consumer's position tells whether the partition is over
-            _close_finished(consumer, topic, open_parts)
     read: dict[int, int] = {}
     for message in kept:
-        partition = message.partition()
-        if partition is not None:
-            read[partition] = read.get(partition, 0) + 1
+        number = message.partition()
+        if number is not None:
+            read[number] = read.get(number, 0) + 1
     # only the open partitions can have records not read (gaps are not "missing")
     sample.missing = sum(
         max(0, end - sample.ranges[p][0] - read.get(p, 0)) for p, end in open_parts.items()
     )
 
 
-def _close_finished(consumer: Consumer, topic: str, open_parts: dict[int, int]) -> None:
+def _without_errors(batch: list[Message], topic: str) -> list[Message]:
+    for message in batch:
+        error = message.error()
+        if error is not None and error.fatal():
+            raise RemoteError(f"reading topic '{topic}' failed: {error.str()}")
+    return [m for m in batch if m.error() is None]
+
+
+def _positions(consumer: Consumer, topic: str, open_parts: Mapping[int, int]) -> dict[int, int]:
+    """partition -> the next offset the consumer returns (it read everything before it);
+    partitions without a position yet are left out."""
     try:
-        positions = consumer.position([TopicPartition(topic, p) for p in open_parts])
+        found = consumer.position([TopicPartition(topic, p) for p in open_parts])
     except KafkaException:
-        return
-    for tp in positions:
-        if tp.offset >= 0 and tp.offset >= open_parts.get(tp.partition, 1 << 62):
-            del open_parts[tp.partition]
+        return {}
+    return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
+
+
+def _close_finished(consumer: Consumer, topic: str, open_parts: dict[int, int]) -> None:
+    """Gaps (compaction, transaction markers) can keep a partition's last offset from coming:
+    its position tells whether it is over."""
+    for partition, position in _positions(consumer, topic, open_parts).items():
+        if position >= open_parts[partition]:
+            del open_parts[partition]
 
 
 def _keep_newest(sample: Sample, count: int) -> None:
