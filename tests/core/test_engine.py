@@ -249,11 +249,26 @@ class Recorder:
     def apply_finished(self, context: object, results: list[ApplyResult]) -> None:
         self.events.append(f"finished after {len(results)} results")
 
+    def apply_batch(self, plugin: str, changes: list[Change], context: object) -> None:
+        return None  # takes no batches: changes go one by one
+
     def apply(self, change: Change, context: object) -> ApplyResult:
         self.applied.append(f"{change.node}:{change.kind}")
         if change.node == self.failing:
             return ApplyResult(change, "error", "broker said no")
         return ApplyResult(change, "success")
+
+
+class Batcher(Recorder):
+    """Takes whole batches, as a plugin with a bulk API would."""
+
+    def __init__(self, failing: str | None = None) -> None:
+        super().__init__(failing)
+        self.batches: list[list[str]] = []
+
+    def apply_batch(self, plugin: str, changes: list[Change], context: object) -> list[ApplyResult]:
+        self.batches.append([f"{c.node}:{c.kind}" for c in changes])
+        return [self.apply(c, context) for c in changes]
 
 
 def run(manager: Recorder, changes: list[Change], prune: bool = False) -> list[ApplyResult]:
@@ -304,6 +319,26 @@ def test_a_nodes_later_changes_are_skipped_after_its_first_failure() -> None:
     results = run(manager, [change("model.b", "topic"), change("model.b", "job", stage=1)])
 
     assert [(r.change.kind, r.status) for r in results] == [("topic", "error"), ("job", "skipped")]
+
+
+def test_independent_nodes_changes_of_one_step_go_to_the_plugin_as_one_batch() -> None:
+    manager = Batcher(failing="model.b")
+    results = run(
+        manager,
+        [
+            change("model.b", "topic"),
+            change("model.d", "topic"),
+            change("model.b", "job", stage=1),
+            change("model.d", "job", stage=1),
+        ],
+    )
+
+    # layer 1 holds b and d: their topics in one batch, then the jobs of the nodes still standing
+    assert manager.batches == [["model.b:topic", "model.d:topic"]]
+    assert manager.applied == ["model.b:topic", "model.d:topic", "model.d:job"]
+    by_change = {(r.change.node, r.change.kind): r.status for r in results}
+    assert by_change[("model.b", "job")] == "skipped"
+    assert by_change[("model.d", "job")] == "success"
 
 
 def test_orphan_deletes_run_last_and_only_with_prune() -> None:

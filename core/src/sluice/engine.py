@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -110,16 +110,6 @@ def check_safety(plan: Plan, context: RunContext, force: bool) -> None:
         )
 
 
-@dataclass(frozen=True)
-class NodeOutcome:
-    node: str
-    results: tuple[ApplyResult, ...]
-
-    @property
-    def failed(self) -> bool:
-        return any(r.status == "error" for r in self.results)
-
-
 def apply_plan(
     manager: PluginManager, plan: Plan, context: RunContext, threads: int = 4
 ) -> list[ApplyResult]:
@@ -175,31 +165,69 @@ def _apply_in_order(
                         for c in by_node[uid]
                     ]
                     context.echo(f"skip    {uid} (because {culprit} failed)")
-            for outcome in pool.map(
-                lambda uid: _apply_node(manager, uid, by_node[uid], context), runnable
+            for uid in _apply_layer(
+                manager, pool, {u: by_node[u] for u in runnable}, context, results
             ):
-                results.extend(outcome.results)
-                if outcome.failed:
-                    failed[outcome.node] = outcome.node
+                failed[uid] = uid
     for change in orphans:
         results.append(_apply_one(manager, change, context))
 
 
-def _apply_node(
-    manager: PluginManager, uid: str, changes: Sequence[Change], context: RunContext
-) -> NodeOutcome:
-    results = []
-    for change in changes:
-        result = _apply_one(manager, change, context)
-        results.append(result)
-        if result.status == "error":
-            rest = changes[len(results) :]
-            results += [
-                ApplyResult(c, "skipped", f"skipped: {change.kind} {change.name} failed")
-                for c in rest
-            ]
-            break
-    return NodeOutcome(uid, tuple(results))
+def _step(change: Change) -> int:
+    """Storage, then processing, then delivery; deletes the other way round."""
+    return -change.stage if change.action == "delete" else change.stage
+
+
+def _apply_layer(
+    manager: PluginManager,
+    pool: ThreadPoolExecutor,
+    work: Mapping[str, Sequence[Change]],
+    context: RunContext,
+    results: list[ApplyResult],
+) -> list[str]:
+    """Apply the changes of one graph layer, step by step; returns the nodes that failed.
+
+    Each step's changes go to their plugin as one batch when it takes batches
+    (``sluice_apply_batch``), else one by one in parallel. A node whose change failed has its
+    later changes skipped.
+    """
+    broken: dict[str, Change] = {}
+    for step in sorted({_step(c) for changes in work.values() for c in changes}):
+        todo: dict[str, list[Change]] = {}
+        for uid, changes in work.items():
+            for change in (c for c in changes if _step(c) == step):
+                if uid in broken:
+                    why = f"skipped: {broken[uid].kind} {broken[uid].name} failed"
+                    results.append(ApplyResult(change, "skipped", why))
+                else:
+                    todo.setdefault(change.plugin, []).append(change)
+        for plugin, changes in todo.items():
+            for result in _apply_group(manager, pool, plugin, changes, context):
+                results.append(result)
+                if result.status == "error" and result.change.node:
+                    broken.setdefault(result.change.node, result.change)
+    return list(broken)
+
+
+def _apply_group(
+    manager: PluginManager,
+    pool: ThreadPoolExecutor,
+    plugin: str,
+    changes: Sequence[Change],
+    context: RunContext,
+) -> list[ApplyResult]:
+    if len(changes) > 1:
+        started = time.monotonic()
+        context.echo(f"applying {len(changes)} changes of {plugin} at once ...")
+        try:
+            batch = manager.apply_batch(plugin, changes, context)
+        except SluiceError as exc:
+            batch = [ApplyResult(c, "error", exc.render()) for c in changes]
+        if batch is not None:
+            for result in batch:
+                _echo_result(context, result, time.monotonic() - started)
+            return batch
+    return list(pool.map(lambda change: _apply_one(manager, change, context), changes))
 
 
 def _apply_one(manager: PluginManager, change: Change, context: RunContext) -> ApplyResult:
@@ -211,10 +239,15 @@ def _apply_one(manager: PluginManager, change: Change, context: RunContext) -> A
         result = ApplyResult(change, "error", exc.render())
     seconds = round(time.monotonic() - started, 3)
     result = ApplyResult(result.change, result.status, result.message, seconds)
+    _echo_result(context, result, seconds)
+    return result
+
+
+def _echo_result(context: RunContext, result: ApplyResult, seconds: float) -> None:
+    change = result.change
     word = {"success": "done", "error": "FAILED", "skipped": "skipped"}[result.status]
     detail = f": {result.message}" if result.message and result.status != "success" else ""
     context.echo(f"{word:<7} {change.kind} {change.name} ({seconds:.1f}s){detail}")
-    return result
 
 
 def write_run_results(

@@ -249,6 +249,21 @@ class PluginManager:
     def apply_started(self, context: Any) -> None:
         self._collect("sluice_apply_started", context=context)
 
+    def apply_batch(
+        self, plugin: str, changes: Sequence[Change], context: Any
+    ) -> list[ApplyResult] | None:
+        """The owner's results for ``changes`` applied at once, or None if it takes no batches."""
+        answers = self._collect("sluice_apply_batch", only=plugin, changes=changes, context=context)
+        if not answers:
+            return None
+        results = list(answers[0][1])
+        if [r.change for r in results] != list(changes):
+            raise PluginError(
+                f"plugin '{plugin}' answered sluice_apply_batch with results that do not match "
+                "its changes one for one, in order"
+            )
+        return results
+
     def apply_finished(self, context: Any, results: Sequence[ApplyResult]) -> None:
         self._collect("sluice_apply_finished", context=context, results=results)
 

@@ -109,6 +109,19 @@ def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
     """materialize: carry out one change this plugin planned. Called only on its owner."""
 
 
+@hookspec(firstresult=True)
+def sluice_apply_batch(
+    changes: Sequence[Change], context: RunContext
+) -> Sequence[ApplyResult] | None:
+    """materialize: carry out several independent changes at once (optional).
+
+    Called only on the plugin that planned them, with changes of one step (storage,
+    processing or delivery) of the nodes of one graph layer, which depend on none of each
+    other. Return one :class:`ApplyResult` per change, in the same order — for example after
+    one bulk request — or None to have them applied one by one with ``sluice_apply``.
+    """
+
+
 @hookspec
 def sluice_apply_finished(context: RunContext, results: Sequence[ApplyResult]) -> None:
     """materialize: the apply is over (also after a failure): release locks, flush state."""

@@ -135,6 +135,15 @@ def sluice_apply(change: Change, context: Any) -> ApplyResult | None:
 
 
 @hookimpl
+def sluice_apply_batch(changes: Sequence[Change], context: Any) -> Sequence[ApplyResult] | None:
+    # a registry directory has no bulk API; the hook shows the shape: one result per change
+    registry = _context_registry(context)
+    if registry is None:
+        return None
+    return [apply_registry_change(change, registry) for change in changes]
+
+
+@hookimpl
 def sluice_status(
     nodes: Sequence[Any], artifacts: Sequence[Artifact], context: Any
 ) -> Sequence[StatusItem] | None:
