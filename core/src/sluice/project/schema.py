@@ -244,6 +244,14 @@ class Sample(Strict):
     max_records: Annotated[int, Field(ge=1)] = 1000
     per_partition: bool = True
     window: Duration | None = None
+    timeout: Duration = "30s"  # how long reading the sample may take
+
+    @field_validator("window", "timeout")
+    @classmethod
+    def _is_duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration_ms(value)
+        return value
 
 
 class DataTest(Strict):

@@ -32,8 +32,7 @@ from sluice_kafka.run import KafkaRun
 
 @hookimpl
 def sluice_config_sections() -> Sequence[ConfigSection]:
-    """``runtime.kafka`` (topics, ACLs, consumer groups), ``runtime.schema_registry``, and a
-    test's ``kafka:`` block (the sample's read timeout)."""
+    """``runtime.kafka`` (topics, ACLs, consumer groups) and ``runtime.schema_registry``."""
     return [
         ConfigSection(
             "runtime",
@@ -44,12 +43,6 @@ def sluice_config_sections() -> Sequence[ConfigSection]:
         ),
         ConfigSection(
             "runtime", "schema_registry", SchemaRegistryConfig, ("schemas",), "a Schema Registry"
-        ),
-        ConfigSection(
-            "test",
-            "kafka",
-            sample_test.SampleOptions,
-            description="how a sample test reads its topic (timeout)",
         ),
     ]
 

@@ -15,12 +15,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
-
 from sluice.errors import PluginError, SluiceError
 from sluice.nodes import Node
 from sluice.plugin.api import TestResult
-from sluice.project.schema import Duration, parse_duration_ms
+from sluice.project.schema import parse_duration_ms
 from sluice.runtime import RunContext
 from sluice_kafka import avro
 from sluice_kafka.assertions import Check, CheckError, SampleView, Violation, build
@@ -32,24 +30,6 @@ TEST_TYPE = "sample"
 VALUE_SHOWN = 200  # characters of a record's value in the details
 MAX_DETAILS = 100  # offending records listed per test
 IN_MESSAGE = 3  # offending records named in the message
-
-
-class SampleOptions(BaseModel):
-    """A test's ``kafka:`` block: how long the sample may take to read."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    timeout: Duration = "30s"
-
-    @field_validator("timeout")
-    @classmethod
-    def _is_duration(cls, value: str) -> str:
-        parse_duration_ms(value)
-        return value
-
-    @property
-    def timeout_seconds(self) -> float:
-        return parse_duration_ms(self.timeout) / 1000
 
 
 def run(test: Node, context: RunContext) -> TestResult | None:
@@ -69,8 +49,7 @@ def run(test: Node, context: RunContext) -> TestResult | None:
         return TestResult(uid, "error", str(exc))
     if not checks:
         return TestResult(uid, "error", "a sample test needs at least one assertion")
-    options = test.spec.extensions.get("kafka")
-    timeout = options.timeout_seconds if isinstance(options, SampleOptions) else 30.0
+    timeout = parse_duration_ms(test.spec.sample.timeout) / 1000
     registry = context.runtime.get("schema_registry")
     now_ms = int(time.time() * 1000)
     try:
@@ -82,7 +61,7 @@ def run(test: Node, context: RunContext) -> TestResult | None:
     if not sample.complete:
         message = (
             f"read {sample.expected - sample.missing} of the {sample.expected} records of "
-            f"'{node.topic}' within {timeout:g}s; raise the test's kafka: {{timeout: ...}}"
+            f"'{node.topic}' within {timeout:g}s; raise the test's sample: {{timeout: ...}}"
         )
         return TestResult(uid, "error", message)
     if not isinstance(registry, SchemaRegistryConfig):
