@@ -278,6 +278,45 @@ class KafkaAdmin:
         topic = NewTopic(name, partitions or -1, replication or -1, config=dict(config))
         self._wait(self.admin.create_topics([topic], request_timeout=self.timeout), "create topic")
 
+    def create_topics(
+        self, specs: Mapping[str, tuple[int | None, int | None, Mapping[str, str]]]
+    ) -> dict[str, str | None]:
+        """Create many topics in one request: name -> None when created, else the error."""
+        topics = [
+            NewTopic(name, partitions or -1, replication or -1, config=dict(config))
+            for name, (partitions, replication, config) in specs.items()
+        ]
+        try:
+            futures = self.admin.create_topics(topics, request_timeout=self.timeout)
+        except KafkaException as exc:
+            raise self._unreachable(exc) from exc
+        outcome: dict[str, str | None] = {}
+        for name, future in futures.items():
+            try:
+                future.result()
+                outcome[name] = None
+            except KafkaException as exc:
+                outcome[name] = f"create topic '{name}' failed: {_text(exc)}"
+        return outcome
+
+    def wait_for_topics(
+        self, wanted: Mapping[str, tuple[int | None, Mapping[str, str | None]]]
+    ) -> set[str]:
+        """Wait until the metadata shows every topic of ``wanted`` (name -> partitions,
+        config); returns those it still did not show at the deadline."""
+        missing = set(wanted)
+        deadline = time.monotonic() + self.timeout
+        while missing and time.monotonic() < deadline:
+            live = self.describe_topics(missing)
+            missing = {
+                name
+                for name in missing
+                if name not in live or not _shows(live[name], *wanted[name])
+            }
+            if missing:
+                time.sleep(0.1)
+        return missing
+
     def wait_for_topic(
         self, name: str, partitions: int | None = None, config: Mapping[str, str | None] = {}
     ) -> None:

@@ -114,6 +114,17 @@ def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
 
 
 @hookimpl
+def sluice_apply_batch(
+    changes: Sequence[Change], context: RunContext
+) -> Sequence[ApplyResult] | None:
+    """Topic creates of one step go to the brokers in one request."""
+    run = KafkaRun.of(context)
+    if run is None or any(c.plugin != compiler.PLUGIN for c in changes):
+        return None
+    return run.apply_batch(changes)
+
+
+@hookimpl
 def sluice_apply_finished(context: RunContext, results: Sequence[ApplyResult]) -> None:
     """Release the lock (after a failure too)."""
     run = KafkaRun.of(context)

@@ -17,7 +17,7 @@ from sluice.errors import PluginError
 from sluice.plugin.api import ApplyResult, Artifact, Change, LineageEdge, StatusItem
 from sluice.runtime import RunContext
 from sluice_kafka import status
-from sluice_kafka.applier import apply_change
+from sluice_kafka.applier import apply_change, apply_creates
 from sluice_kafka.client import KafkaAdmin
 from sluice_kafka.config import KafkaConfig
 from sluice_kafka.planner import Owner, PlanInput, plan_changes
@@ -88,6 +88,10 @@ class KafkaRun:
     def apply(self, change: Change) -> ApplyResult:
         self._renew_lock()
         return apply_change(change, self.admin, self.state, self.version)
+
+    def apply_batch(self, changes: Sequence[Change]) -> list[ApplyResult] | None:
+        self._renew_lock()
+        return apply_creates(changes, self.admin, self.state, self.version)
 
     def finished(self) -> None:
         with self._lock:

@@ -242,10 +242,38 @@ class StateStore:
         self._send(self.key(kind, name), json.dumps(record.to_json(), sort_keys=True))
         return record
 
+    def save_many(self, items: Sequence[tuple[str, str, Mapping[str, Any]]], version: str) -> None:
+        """Record several resources (kind, name, spec) with one flush of the producer."""
+        now = _iso(time.time())
+        self._send_many(
+            [
+                (
+                    self.key(kind, name),
+                    json.dumps(
+                        Record(
+                            kind,
+                            name,
+                            dict(spec),
+                            spec_hash(spec),
+                            version,
+                            now,
+                            self.project,
+                            self.environment,
+                        ).to_json(),
+                        sort_keys=True,
+                    ),
+                )
+                for kind, name, spec in items
+            ]
+        )
+
     def forget(self, kind: str, name: str) -> None:
         self._send(self.key(kind, name), None)
 
     def _send(self, key: str, value: str | None) -> None:
+        self._send_many([(key, value)])
+
+    def _send_many(self, messages: Sequence[tuple[str, str | None]]) -> None:
         self.ensure_topic()
         producer = self._producer_once()
         failures: list[str] = []
@@ -254,16 +282,18 @@ class StateStore:
             if error is not None:
                 failures.append(str(error))
 
-        producer.produce(
-            STATE_TOPIC,
-            key=key.encode("utf-8"),
-            value=value.encode("utf-8") if value is not None else None,
-            on_delivery=delivered,
-        )
+        for key, value in messages:
+            producer.produce(
+                STATE_TOPIC,
+                key=key.encode("utf-8"),
+                value=value.encode("utf-8") if value is not None else None,
+                on_delivery=delivered,
+            )
         remaining = producer.flush(self.admin.timeout)
         if failures or remaining:
+            keys = ", ".join(key for key, _ in messages[:3])
             raise RemoteError(
-                f"writing {key} to sluice's state topic {STATE_TOPIC} failed: "
+                f"writing {keys} to sluice's state topic {STATE_TOPIC} failed: "
                 + ("; ".join(failures) or "not delivered in time"),
                 hint="the change was applied, but sluice could not record it; rerun apply",
             )
