@@ -49,6 +49,8 @@ def test_a_stateless_filter_reads_the_source_with_its_watermark(sluice_project):
         == """\
 SET 'pipeline.name' = 'sluice.shop.big_orders';
 
+SET 'execution.checkpointing.interval' = '10000 ms';
+
 CREATE TEMPORARY TABLE `orders` (
   `order_id` STRING,
   `customer` STRING,
@@ -106,9 +108,11 @@ def test_the_job_artifact_names_the_pipeline_and_hashes_its_statements(sluice_pr
     spec = job["spec"]
     assert spec["pipeline_name"] == "sluice.shop.big_orders"
     assert (spec["parallelism"], spec["upgrade"]) == (4, "stateless")
-    assert spec["statements"][:4] == [
+    assert spec["statements"][:5] == [
         "SET 'pipeline.name' = 'sluice.shop.big_orders'",
         "SET 'parallelism.default' = '4'",
+        # sources commit offsets on checkpoints, so a stateless restart resumes where it was
+        "SET 'execution.checkpointing.interval' = '10000 ms'",
         "SET 'table.exec.state.ttl' = '3600000 ms'",
         "SET 'table.exec.mini-batch.enabled' = 'true'",
     ]
@@ -191,15 +195,15 @@ def test_a_model_reading_an_upsert_topic_reads_and_writes_it_as_upsert(sluice_pr
 """,
     )
     statements = (target / "big_spenders.sql").read_text().split(";\n\n")
-    assert statements[1].startswith("""\
+    assert statements[2].startswith("""\
 CREATE TEMPORARY TABLE `totals` (
   `customer` STRING,
   `total` DECIMAL(38,2),
   PRIMARY KEY (`customer`) NOT ENFORCED
 ) WITH (
   'connector' = 'upsert-kafka',""")
-    assert "PRIMARY KEY (`customer`) NOT ENFORCED" in statements[2]
-    assert "'connector' = 'upsert-kafka'" in statements[2]
+    assert "PRIMARY KEY (`customer`) NOT ENFORCED" in statements[3]
+    assert "'connector' = 'upsert-kafka'" in statements[3]
 
 
 def test_event_time_passes_through_a_filter_to_a_downstream_window(sluice_project):
@@ -215,7 +219,7 @@ def test_event_time_passes_through_a_filter_to_a_downstream_window(sluice_projec
       GROUP BY window_start, window_end
 """,
     )
-    reading_clean = (target / "per_minute.sql").read_text().split(";\n\n")[1]
+    reading_clean = (target / "per_minute.sql").read_text().split(";\n\n")[2]
     assert "  WATERMARK FOR `ts` AS `ts` - INTERVAL '5' SECOND\n" in reading_clean
 
 

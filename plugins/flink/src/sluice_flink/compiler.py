@@ -49,6 +49,9 @@ def compile_job(node: Node, context: CompileContext) -> Artifact | None:
     statements = [set_statement("pipeline.name", pipeline)]
     if parallelism is not None:
         statements.append(set_statement("parallelism.default", str(parallelism)))
+    if "execution.checkpointing.interval" not in settings.config:
+        interval = parse_duration_ms(getattr(runtime_flink, "checkpoint_interval", None) or "10s")
+        statements.append(set_statement("execution.checkpointing.interval", f"{interval} ms"))
     if settings.state_ttl is not None:
         ttl = parse_duration_ms(settings.state_ttl)
         statements.append(set_statement("table.exec.state.ttl", f"{ttl} ms"))

@@ -31,6 +31,15 @@ class FlinkConfig(_Section):
     sql_gateway_url: str | None = None
     savepoint_dir: str | None = None
     parallelism: Annotated[int, Field(ge=1)] | None = None
+    # Kafka sources commit their offsets on checkpoints: without them a job restarted without
+    # a savepoint ("upgrade: stateless") would read its inputs again from the start
+    checkpoint_interval: Duration = "10s"
+
+    @field_validator("checkpoint_interval")
+    @classmethod
+    def _is_duration(cls, value: str) -> str:
+        parse_duration_ms(value)
+        return value
 
     @field_validator("rest_url", "sql_gateway_url")
     @classmethod
