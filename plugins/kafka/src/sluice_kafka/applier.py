@@ -8,16 +8,26 @@ from typing import Any
 
 from sluice.plugin.api import ApplyResult, Change
 from sluice_kafka.client import Binding, KafkaAdmin
+from sluice_kafka.registry import RegistryClient
+from sluice_kafka.schemas import schema_text
 from sluice_kafka.state import StateStore
 
 
-def apply_change(change: Change, admin: KafkaAdmin, state: StateStore, version: str) -> ApplyResult:
+def apply_change(
+    change: Change,
+    admin: KafkaAdmin,
+    state: StateStore,
+    version: str,
+    registry: RegistryClient | None = None,
+) -> ApplyResult:
     """Make one change; a Kafka refusal raises :class:`RemoteError` (the engine reports it)."""
     started = time.monotonic()
     if change.kind == "topic":
         message = _apply_topic(change, admin)
     elif change.kind == "acls":
         message = _apply_acls(change, admin)
+    elif change.kind == "schema" and registry is not None:
+        message = _apply_schema(change, registry)
     else:
         return ApplyResult(change, "skipped", f"sluice-kafka does not manage {change.kind}")
     spec = change.payload.get("spec")
@@ -108,3 +118,17 @@ def _apply_acls(change: Change, admin: KafkaAdmin) -> str:
     if delete:
         parts.append(f"{len(delete)} binding(s) deleted")
     return ", ".join(parts) or "recorded"
+
+
+def _apply_schema(change: Change, registry: RegistryClient) -> str:
+    """The level first (a relaxed level is what lets the new version in), then the version."""
+    payload = change.payload
+    spec = payload["spec"]
+    done = []
+    if payload.get("compatibility"):
+        registry.set_compatibility(change.name, payload["compatibility"])
+        done.append(f"compatibility {payload['compatibility']}")
+    if payload.get("register"):
+        schema_id = registry.register(change.name, schema_text(spec["schema"]), spec["schemaType"])
+        done.insert(0, f"registered (schema id {schema_id})")
+    return ", ".join(done) or "recorded"

@@ -7,13 +7,17 @@ leaves the broker's defaults alone.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sluice.compiler import CompileContext
+from sluice.errors import Location, ProjectError
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
 from sluice.project.schema import Defaults, Model, Source
+from sluice_kafka.config import SchemaSettings
+from sluice_kafka.schemas import SCHEMA_TYPES, SchemaBuildError, build_schema
 
 PLUGIN = "kafka"
 
@@ -23,13 +27,15 @@ TOPIC_KINDS = frozenset({"topic", "flink"})
 
 
 def compile_node(node: Node, context: CompileContext) -> list[Artifact]:
-    """The topic (for a model) or the existence check (for a source) ``node`` needs."""
+    """The topic (for a model) or the existence check (for a source) ``node`` needs, and
+    their registry subjects when ``runtime.schema_registry`` is configured."""
     if "kafka" not in context.runtime:
         return []
     if node.resource_type == "source" and isinstance(node.spec, Source):
-        return [source_topic(node.spec)]
+        return [source_topic(node.spec), *schema_artifacts(node, context)]
     if node.resource_type == "model" and node.materialized in TOPIC_KINDS and node.topic:
-        return [topic_artifact(node.topic, node.spec, context.project.defaults)]
+        topic = topic_artifact(node.topic, node.spec, context.project.defaults)
+        return [topic, *schema_artifacts(node, context)]
     return []
 
 
@@ -108,3 +114,105 @@ def acl_bindings(
         }
         for principal, operation in sorted(wanted)
     ]
+
+
+# -- registry subjects ------------------------------------------------------------------------
+
+
+def schema_artifacts(node: Node, context: CompileContext) -> list[Artifact]:
+    """``schema`` artifacts (a model's subjects, which sluice registers) or ``source_schema``
+    ones (a source's, which sluice only checks), named by the TopicNameStrategy.
+
+    Only with a registry, for avro and json topics whose columns (or schema file) say what the
+    records hold; a JSON topic with untyped columns simply has no subject.
+    """
+    fmt = node.format or "json"
+    if "schema_registry" not in context.runtime or fmt not in SCHEMA_TYPES or not node.topic:
+        return []
+    settings = node.spec.extensions.get("schema") or SchemaSettings()
+    kind = "source_schema" if node.resource_type == "source" else "schema"
+    value = _file_schema(node, settings, context) if settings.file else None
+    if value is None:
+        value = _columns_schema(node, node.columns, fmt, context, node.topic)
+    if value is None:
+        return []
+    artifacts = [_schema_artifact(kind, f"{node.topic}-value", fmt, value, settings)]
+    key_columns = [c for name in node.key for c in node.columns if c.name == name]
+    if key_columns and len(key_columns) == len(node.key) and kind == "schema":
+        key = _columns_schema(node, key_columns, fmt, context, f"{node.topic}-key", node.updating)
+        if key is not None:
+            artifacts.append(_schema_artifact(kind, f"{node.topic}-key", fmt, key, settings))
+    return artifacts
+
+
+def _schema_artifact(
+    kind: str, subject: str, fmt: str, schema: Any, settings: SchemaSettings
+) -> Artifact:
+    spec: dict[str, Any] = {"subject": subject, "schemaType": SCHEMA_TYPES[fmt], "schema": schema}
+    if kind == "schema":
+        spec["compatibility"] = settings.compatibility
+    return Artifact(PLUGIN, kind, subject, spec, file="schemas.json")
+
+
+def _columns_schema(
+    node: Node,
+    columns: Sequence[Any],
+    fmt: str,
+    context: CompileContext,
+    title: str,
+    not_null: bool = False,
+) -> Any:
+    if not columns:
+        return None
+    untyped = [c.name for c in columns if not c.type]
+    if untyped:
+        if fmt == "json":
+            return None
+        raise ProjectError(
+            f"{node.resource_type} '{node.name}': format avro needs the type of column "
+            f"'{untyped[0]}' to build its registry schema",
+            location=_column_location(node, untyped[0], context),
+            hint=f"declare it, e.g. - {{ name: {untyped[0]}, type: STRING }}, or give a schema "
+            "file with schema: { file: ... }",
+        )
+    # a primary key (an updating topic's key) is never null
+    typed = [
+        (c.name, f"{c.type} NOT NULL" if not_null and "NOT NULL" not in c.type.upper() else c.type)
+        for c in columns
+    ]
+    try:
+        return build_schema(fmt, typed, title)
+    except SchemaBuildError as exc:
+        column = str(exc).split("'")[1] if str(exc).startswith("column '") else None
+        raise ProjectError(
+            f"{node.resource_type} '{node.name}': cannot build its {fmt} schema: {exc}",
+            location=_column_location(node, column, context),
+            hint="use a type the format can hold, or give a schema file with schema: { file: ... }",
+        ) from None
+
+
+def _file_schema(node: Node, settings: SchemaSettings, context: CompileContext) -> Any:
+    assert settings.file is not None
+    path = context.project.root / settings.file
+    where = context.location(node, "schema", "file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ProjectError(
+            f"{node.resource_type} '{node.name}': schema file '{settings.file}' does not exist",
+            location=where,
+            hint="give the path relative to the project directory",
+        ) from None
+    except ValueError as exc:
+        raise ProjectError(
+            f"{node.resource_type} '{node.name}': schema file '{settings.file}' is not JSON: {exc}",
+            location=where,
+            hint="an Avro schema (.avsc) or a JSON Schema, both written as JSON",
+        ) from None
+
+
+def _column_location(node: Node, column: str | None, context: CompileContext) -> Location:
+    for index, declared in enumerate(node.spec.columns):
+        if declared.name == column:
+            return context.location(node, "columns", index)
+    return context.location(node, "name")

@@ -75,3 +75,26 @@ def http_url(value: str) -> str:
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise ValueError(f"'{value}' is not an http:// or https:// URL")
     return value.rstrip("/")
+
+
+CompatibilityLevel = Literal[
+    "NONE",
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+]
+
+
+class SchemaSettings(_Section):
+    """A model's (or source's) ``schema:`` block: its registry subject's settings.
+
+    ``compatibility`` is set on the value subject (and the key subject); unset, the registry's
+    level stays as it is. ``file`` is a schema the project gives (``.avsc`` or JSON Schema),
+    relative to the project directory, used instead of the one built from the columns.
+    """
+
+    compatibility: CompatibilityLevel | None = None
+    file: str | None = Field(default=None, min_length=1)

@@ -16,6 +16,7 @@ from typing import Any
 from sluice.errors import Location, ProjectErrors, SluiceError
 from sluice.plugin.api import Artifact, Change
 from sluice_kafka.client import Binding, LiveTopic
+from sluice_kafka.schema_planner import Checker, LiveSubject, plan_schema, source_mismatches
 from sluice_kafka.state import Record, spec_hash
 
 PLUGIN = "kafka"
@@ -52,6 +53,10 @@ class PlanInput:
     acls_enabled: bool = True
     allow_recreate: bool = False
     destroy: bool = False
+    # registry subjects of the selected schema artifacts, and how to ask for a verdict
+    subjects: Mapping[str, LiveSubject] = field(default_factory=dict)
+    check: Checker | None = None
+    warnings: list[str] = field(default_factory=list)  # filled by plan_changes
 
 
 def plan_changes(given: PlanInput) -> list[Change]:
@@ -70,6 +75,17 @@ def plan_changes(given: PlanInput) -> list[Change]:
                 changes += [change] if change else []
             elif artifact.kind == "source_topic":
                 check_source_topic(artifact, artifact.name in given.live, owner)
+            elif artifact.kind == "schema" and given.check is not None:
+                record = given.records.get(("schema", artifact.name))
+                subject = given.subjects.get(artifact.name, LiveSubject(None, None))
+                node, name = (owner.uid, owner.name) if owner else (None, None)
+                where = owner.location if owner else None
+                change = plan_schema(artifact, subject, record, given.check, node, name, where)
+                changes += [change] if change else []
+            elif artifact.kind == "source_schema" and artifact.name in given.subjects:
+                where = f"source '{owner.name}': " if owner else ""
+                latest = given.subjects[artifact.name].latest
+                given.warnings += [where + m for m in source_mismatches(artifact, latest)]
         except SluiceError as exc:
             errors.append(exc)
     try:

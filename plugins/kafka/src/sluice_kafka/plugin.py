@@ -25,14 +25,15 @@ from sluice.plugin.api import (
     TestResult,
 )
 from sluice.runtime import RunContext
-from sluice_kafka import compiler, devstack, sample_test, status
-from sluice_kafka.config import KafkaConfig, SchemaRegistryConfig
+from sluice_kafka import compiler, devstack, sample_test, schema_test, status
+from sluice_kafka.config import KafkaConfig, SchemaRegistryConfig, SchemaSettings
 from sluice_kafka.run import KafkaRun
 
 
 @hookimpl
 def sluice_config_sections() -> Sequence[ConfigSection]:
-    """``runtime.kafka`` (topics, ACLs, consumer groups) and ``runtime.schema_registry``."""
+    """``runtime.kafka`` (topics, ACLs, consumer groups), ``runtime.schema_registry``, and the
+    ``schema:`` block of models and sources."""
     return [
         ConfigSection(
             "runtime",
@@ -44,6 +45,10 @@ def sluice_config_sections() -> Sequence[ConfigSection]:
         ConfigSection(
             "runtime", "schema_registry", SchemaRegistryConfig, ("schemas",), "a Schema Registry"
         ),
+        ConfigSection(
+            "model", "schema", SchemaSettings, (), "a model's registry subject: level, schema file"
+        ),
+        ConfigSection("source", "schema", SchemaSettings, (), "a source's schema file"),
     ]
 
 
@@ -70,7 +75,8 @@ def sluice_materializations() -> Sequence[Materialization]:
 
 @hookimpl
 def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | None:
-    """A topic spec for models whose output Kafka holds; an existence check for sources."""
+    """A topic spec for models whose output Kafka holds; an existence check for sources; their
+    registry subjects (avro or json) when a registry is configured."""
     return compiler.compile_node(node, context) or None
 
 
@@ -91,7 +97,8 @@ def sluice_dev_services() -> Sequence[DevService]:
 
 @hookimpl
 def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[Change] | None:
-    """Topics, source checks and ACLs against one batched describe of the cluster."""
+    """Topics, source checks and ACLs against one batched describe of the cluster; registry
+    subjects (a changed schema is checked for compatibility first)."""
     run = KafkaRun.of(context)
     return run.plan(artifacts) if run else None
 
@@ -106,7 +113,8 @@ def sluice_apply_started(context: RunContext) -> None:
 
 @hookimpl
 def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
-    """Create, alter or delete one topic or set of ACL bindings, then record it."""
+    """Create, alter or delete one topic or set of ACL bindings, or register a schema, then
+    record it."""
     run = KafkaRun.of(context)
     if change.plugin != compiler.PLUGIN or run is None:
         return None
@@ -143,14 +151,16 @@ def sluice_status(
 
 @hookimpl
 def sluice_test_types() -> Sequence[str]:
-    """``sample``: check assertions on a bounded sample of a topic (JSON or Avro)."""
-    return [sample_test.TEST_TYPE]
+    """``sample``: check assertions on a bounded sample of a topic (JSON or Avro);
+    ``schema``: the registry's subjects of a node match its declared columns."""
+    return [sample_test.TEST_TYPE, schema_test.TEST_TYPE]
 
 
 @hookimpl
 def sluice_run_test(test: Node, context: RunContext) -> TestResult | None:
-    """Sample tests of nodes whose topic is on ``runtime.kafka``."""
-    return sample_test.run(test, context)
+    """Sample tests of nodes whose topic is on ``runtime.kafka``; schema tests against
+    ``runtime.schema_registry``."""
+    return sample_test.run(test, context) or schema_test.run(test, context)
 
 
 @hookimpl

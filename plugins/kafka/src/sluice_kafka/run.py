@@ -19,8 +19,10 @@ from sluice.runtime import RunContext
 from sluice_kafka import status
 from sluice_kafka.applier import apply_change, apply_creates
 from sluice_kafka.client import KafkaAdmin
-from sluice_kafka.config import KafkaConfig
+from sluice_kafka.config import KafkaConfig, SchemaRegistryConfig
 from sluice_kafka.planner import Owner, PlanInput, plan_changes
+from sluice_kafka.registry import RegistryClient
+from sluice_kafka.schema_planner import LiveSubject
 from sluice_kafka.state import RENEW_AFTER, Holder, StateStore, new_holder
 
 SCRATCH = "kafka"
@@ -34,6 +36,10 @@ class KafkaRun:
         self.version = info.version
         self.state = StateStore(self.admin, info.name, context.project.env or "default")
         self.holder: Holder | None = None
+        registry = context.runtime.get("schema_registry")
+        self.registry = (
+            RegistryClient(registry) if isinstance(registry, SchemaRegistryConfig) else None
+        )
         self._lock = threading.Lock()  # changes of independent nodes are applied in parallel
 
     @classmethod
@@ -66,8 +72,25 @@ class KafkaRun:
             acls_enabled=enabled,
             allow_recreate=self.context.allow_recreate,
             destroy=self.context.destroy,
+            subjects=self.live_subjects(artifacts),
+            check=self.registry.check if self.registry else None,
         )
-        return plan_changes(given)
+        changes = plan_changes(given)
+        for warning in given.warnings:
+            self.context.echo(f"warning: {warning}")
+        return changes
+
+    def live_subjects(self, artifacts: Sequence[Artifact]) -> dict[str, LiveSubject]:
+        """Latest version and level of the subjects of ``artifacts`` (none without a registry)."""
+        if self.registry is None or self.context.destroy:
+            return {}
+        subjects = {}
+        for artifact in artifacts:
+            if artifact.kind in ("schema", "source_schema"):
+                latest = self.registry.latest(artifact.name)
+                level = self.registry.compatibility(artifact.name) if latest else None
+                subjects[artifact.name] = LiveSubject(latest, level)
+        return subjects
 
     def owners(self) -> dict[str, Owner]:
         manifest = self.context.manifest
@@ -87,7 +110,7 @@ class KafkaRun:
 
     def apply(self, change: Change) -> ApplyResult:
         self._renew_lock()
-        return apply_change(change, self.admin, self.state, self.version)
+        return apply_change(change, self.admin, self.state, self.version, self.registry)
 
     def apply_batch(self, changes: Sequence[Change]) -> list[ApplyResult] | None:
         self._renew_lock()
@@ -101,6 +124,8 @@ class KafkaRun:
                 self.state.release_lock(holder)
         finally:
             self.state.close()
+            if self.registry is not None:
+                self.registry.close()
 
     def _renew_lock(self) -> None:
         with self._lock:
