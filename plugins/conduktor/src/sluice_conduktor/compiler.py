@@ -128,7 +128,7 @@ def compile_virtual_topic(node: Node, context: CompileContext) -> Artifact:
         )
     config: dict[str, Any] = {
         "virtualTopic": node.topic,
-        "statement": gateway_sql.statement(tree, source.topic),
+        "statement": gateway_sql.statement(tree, source.topic or source.name),
     }
     registry = _schema_registry(context, source.format)
     if registry:

@@ -69,8 +69,10 @@ def apply_creates(
             if change.name in late
             else None
         )
-        status = "error" if error else "success"
-        results.append(ApplyResult(change, status, error or "created", seconds))
+        if error:
+            results.append(ApplyResult(change, "error", error, seconds))
+        else:
+            results.append(ApplyResult(change, "success", "created", seconds))
     return results
 
 

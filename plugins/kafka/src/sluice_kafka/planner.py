@@ -83,9 +83,9 @@ def plan_changes(given: PlanInput) -> list[Change]:
                 change = plan_schema(artifact, subject, record, given.check, node, name, where)
                 changes += [change] if change else []
             elif artifact.kind == "source_schema" and artifact.name in given.subjects:
-                where = f"source '{owner.name}': " if owner else ""
+                label = f"source '{owner.name}': " if owner else ""
                 latest = given.subjects[artifact.name].latest
-                given.warnings += [where + m for m in source_mismatches(artifact, latest)]
+                given.warnings += [label + m for m in source_mismatches(artifact, latest)]
         except SluiceError as exc:
             errors.append(exc)
     try:
