@@ -21,7 +21,7 @@ from sluice.plugin.api import ConfigSection
 from sluice.project import schema
 from sluice.project.files import ENV_VAR, FOLDERS, PROJECT_FILES, discover
 from sluice.project.validation import validate
-from sluice.project.variables import Redactor, Variables
+from sluice.project.variables import Redactor, Variables, secret_values
 from sluice.project.yamlfile import YamlDocument, YamlPath, parse_yaml
 
 # Sections of the first-party plugins, to tell users what to install when one is missing.
@@ -301,8 +301,8 @@ def load_project(
     errors.raise_if_any()
     variables.raise_missing()
     redact = Redactor(variables.secrets)
-    for configured in runtime.values():
-        _collect_secret_fields(configured, redact)
+    for secret in secret_values(runtime.values()):
+        redact.add(secret)
     return Project(
         root=root,
         env=env,
@@ -573,14 +573,3 @@ def _attach_sql_files(
         models[name] = existing.model_copy(update={"sql": text})
         old = origins[uid]
         origins[uid] = Origin(old.doc, old.path, sql_file=display)
-
-
-def _collect_secret_fields(section: BaseModel, redact: Redactor) -> None:
-    from pydantic import SecretStr
-
-    for name in type(section).model_fields:
-        value = getattr(section, name)
-        if isinstance(value, SecretStr):
-            redact.add(value.get_secret_value())
-        elif isinstance(value, BaseModel):
-            _collect_secret_fields(value, redact)

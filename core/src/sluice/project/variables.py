@@ -8,7 +8,7 @@ variables whose names look secret are remembered so they can be masked in every 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,3 +142,24 @@ class Redactor:
             if secret in text:
                 text = text.replace(secret, MASK)
         return text
+
+
+def secret_values(sections: Iterable[Any]) -> list[str]:
+    """Every non-empty ``SecretStr`` value in these pydantic models, nested ones included.
+
+    Plugins pass them to their clients so that an error text quoting a request never shows a
+    password; the core masks them in everything it writes.
+    """
+    from pydantic import BaseModel, SecretStr
+
+    found: list[str] = []
+    stack = [s for s in sections if isinstance(s, BaseModel)]
+    while stack:
+        model = stack.pop()
+        for name in type(model).model_fields:
+            value = getattr(model, name, None)
+            if isinstance(value, SecretStr) and value.get_secret_value():
+                found.append(value.get_secret_value())
+            elif isinstance(value, BaseModel):
+                stack.append(value)
+    return found

@@ -31,11 +31,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from sluice.errors import Location, PlanError, ProjectErrors, RemoteError, SluiceError
 from sluice.nodes import Node
 from sluice.plugin.api import ApplyResult, Artifact, Change, ProbeResult, StatusItem
+from sluice.project.variables import secret_values
 from sluice.runtime import RunContext
 from sluice_connect import dlq as dead_letters
 from sluice_connect.client import (
@@ -74,18 +75,6 @@ def connect_config(runtime: Mapping[str, Any]) -> ConnectConfig | None:
     return config if isinstance(config, ConnectConfig) else None
 
 
-def runtime_secrets(runtime: Mapping[str, Any]) -> list[str]:
-    """Every secret value of every runtime section (masked in any error text)."""
-    found = []
-    for section in runtime.values():
-        if isinstance(section, BaseModel):
-            for name in type(section).model_fields:
-                value = getattr(section, name, None)
-                if isinstance(value, SecretStr) and value.get_secret_value():
-                    found.append(value.get_secret_value())
-    return found
-
-
 def make_client(
     config: ConnectConfig, timeout: float | None = None, secrets: Sequence[str] = ()
 ) -> ConnectClient:
@@ -104,7 +93,7 @@ def _client(context: RunContext, secrets: Sequence[str] = ()) -> Iterator[Connec
     config = connect_config(context.runtime)
     if config is None:
         raise RemoteError("runtime.connect is not configured", hint="add runtime.connect.rest_url")
-    client = make_client(config, secrets=[*runtime_secrets(context.runtime), *secrets])
+    client = make_client(config, secrets=[*secret_values(context.runtime.values()), *secrets])
     try:
         yield client
     finally:
@@ -119,7 +108,7 @@ def probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | None:
     config = connect_config(runtime)
     if config is None:
         return None
-    with make_client(config, timeout=timeout, secrets=runtime_secrets(runtime)) as client:
+    with make_client(config, timeout=timeout, secrets=secret_values(runtime.values())) as client:
         info = client.info()
         plugins = client.plugins()
     sinks = sorted(p["class"] for p in plugins if p.get("type") == "sink")

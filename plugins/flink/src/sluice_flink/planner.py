@@ -31,11 +31,12 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, SecretStr
+from pydantic import SecretStr
 
 from sluice.errors import ProjectError, RemoteError
 from sluice.nodes import Node
 from sluice.plugin.api import ApplyResult, Artifact, Change, ProbeResult, StatusItem
+from sluice.project.variables import secret_values
 from sluice.runtime import RunContext
 from sluice_flink.client import TERMINAL_STATES, FlinkError, FlinkRest, SqlGateway
 from sluice_flink.config import FlinkConfig
@@ -58,21 +59,9 @@ def _config(runtime: Mapping[str, Any]) -> FlinkConfig | None:
     return config if isinstance(config, FlinkConfig) else None
 
 
-def _secrets(runtime: Mapping[str, Any]) -> list[str]:
-    """Every secret value of every runtime section (masked in any error text)."""
-    found = []
-    for section in runtime.values():
-        if isinstance(section, BaseModel):
-            for name in type(section).model_fields:
-                value = getattr(section, name)
-                if isinstance(value, SecretStr) and value.get_secret_value():
-                    found.append(value.get_secret_value())
-    return found
-
-
 @contextmanager
 def _rest(context: RunContext, config: FlinkConfig) -> Iterator[FlinkRest]:
-    client = FlinkRest(config.rest_url, secrets=_secrets(context.runtime))
+    client = FlinkRest(config.rest_url, secrets=secret_values(context.runtime.values()))
     try:
         yield client
     finally:
@@ -87,7 +76,7 @@ def _gateway(context: RunContext, config: FlinkConfig) -> Iterator[SqlGateway]:
             "sql_gateway_url",
             hint="start a SQL Gateway next to the cluster and set runtime.flink.sql_gateway_url",
         )
-    client = SqlGateway(config.sql_gateway_url, secrets=_secrets(context.runtime))
+    client = SqlGateway(config.sql_gateway_url, secrets=secret_values(context.runtime.values()))
     try:
         yield client
     finally:
