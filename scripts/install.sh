@@ -10,7 +10,14 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 packages=(-e core)
 for plugin in plugins/*/; do
-  [ -f "$plugin/pyproject.toml" ] && packages+=(-e "$plugin")
+  plugin="${plugin%/}"
+  [ -f "$plugin/pyproject.toml" ] || continue
+  # with the plugin's test extra when it has one (what its tests import)
+  if grep -q '^test = ' "$plugin/pyproject.toml"; then
+    packages+=(-e "$plugin[test]")
+  else
+    packages+=(-e "$plugin")
+  fi
 done
 packages+=(-e tests/example_plugin)
 .venv/bin/python -m pip install --quiet "${packages[@]}" \
