@@ -8,23 +8,9 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from sluice.hints import provider_of
 from sluice.plugin.api import ConfigSection
 from sluice.plugin.manager import PluginManager, ProbeReport
-
-# What a user installs to get a capability no installed plugin offers (for error hints only).
-KNOWN_PROVIDERS = {
-    "topics": ("sluice-kafka", "runtime.kafka"),
-    "acls": ("sluice-kafka", "runtime.kafka"),
-    "schemas": ("sluice-kafka", "runtime.schema_registry"),
-    "consumer_groups": ("sluice-kafka", "runtime.kafka"),
-    "stream_jobs": ("sluice-flink", "runtime.flink"),
-    "savepoints": ("sluice-flink", "runtime.flink"),
-    "connectors": ("sluice-connect", "runtime.connect"),
-    "virtual_topics": ("sluice-conduktor", "runtime.conduktor"),
-    "masking": ("sluice-conduktor", "runtime.conduktor"),
-    "runtime_lineage": ("sluice-conduktor", "runtime.conduktor"),
-    "transforms": ("sluice-redpanda", "runtime.redpanda"),
-}
 
 
 @dataclass(frozen=True)
@@ -49,9 +35,9 @@ class Capabilities:
                     if reason:
                         return f"plugin '{plugin}' provides it but is not reachable: {reason}"
                 return f"configure runtime.{section.key} (plugin '{plugin}' provides it)"
-        if capability in KNOWN_PROVIDERS:
-            dist, key = KNOWN_PROVIDERS[capability]
-            return f"pip install {dist} and configure {key}"
+        provider = provider_of(capability)
+        if provider is not None:
+            return f"pip install {provider[0]} and configure {provider[1]}"
         return "no installed plugin provides it"
 
 

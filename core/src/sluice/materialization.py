@@ -6,17 +6,9 @@ from collections.abc import Mapping, Sequence
 
 from sluice.capabilities import Capabilities
 from sluice.errors import CapabilityError, Location, ProjectError, did_you_mean
+from sluice.hints import distribution_for_kind
 from sluice.plugin.api import ConfigSection, Materialization
 from sluice.project.schema import Model
-
-# First-party kinds, to tell users what to install when one is missing (hints only).
-KNOWN_KINDS = {
-    "topic": "sluice-kafka",
-    "flink": "sluice-flink",
-    "sink": "sluice-connect",
-    "virtual_topic": "sluice-conduktor",
-    "transform": "sluice-redpanda",
-}
 
 
 def infer_kind(
@@ -52,12 +44,13 @@ def resolve_kind(
     if found is not None:
         return found
     name = model.materialized
-    if name in KNOWN_KINDS:
+    dist = distribution_for_kind(name)
+    if dist is not None:
         raise ProjectError(
             f"model '{model.name}': materialized: {name} needs the plugin distribution "
-            f"'{KNOWN_KINDS[name]}', which is not installed",
+            f"'{dist}', which is not installed",
             location=location,
-            hint=f"pip install {KNOWN_KINDS[name]}",
+            hint=f"pip install {dist}",
         )
     raise ProjectError(
         f"model '{model.name}': unknown materialization '{name}'",

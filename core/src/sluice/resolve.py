@@ -16,6 +16,7 @@ from sluice import sql as sqlmod
 from sluice.cache import CompileCache, content_key, has_secret
 from sluice.capabilities import Capabilities
 from sluice.errors import CapabilityError, Location, ProjectError, SluiceError
+from sluice.hints import distribution_for_kind
 from sluice.materialization import check_needs, infer_kind, resolve_kind
 from sluice.nodes import ColumnInfo, Node
 from sluice.plugin.api import ConfigSection, Materialization
@@ -201,15 +202,13 @@ def _key(
 
 
 def _no_inferred_kind(model: Model, kind: str, analysis: Any, location: Location) -> SluiceError:
-    from sluice.materialization import KNOWN_KINDS
-
     if kind == "sink":
         why = "it has from: and no SQL"
     elif analysis is not None and analysis.stateful:
         why = f"its SQL is stateful ({', '.join(analysis.stateful_constructs)})"
     else:
         why = "its SQL is stateless"
-    dist = KNOWN_KINDS.get(kind)
+    dist = distribution_for_kind(kind)
     return ProjectError(
         f"model '{model.name}': {why}, so it is materialized as {kind}, and no installed plugin provides {kind}",
         location=location,

@@ -17,26 +17,13 @@ from typing import Any
 from pydantic import BaseModel
 
 from sluice.errors import Location, ProjectError, ProjectErrors, did_you_mean
+from sluice.hints import distribution_for_section
 from sluice.plugin.api import ConfigSection
 from sluice.project import schema
 from sluice.project.files import ENV_VAR, FOLDERS, PROJECT_FILES, discover
 from sluice.project.validation import validate
 from sluice.project.variables import Redactor, Variables, secret_values
 from sluice.project.yamlfile import YamlDocument, YamlPath, parse_yaml
-
-# Sections of the first-party plugins, to tell users what to install when one is missing.
-KNOWN_SECTIONS = {
-    ("runtime", "kafka"): "sluice-kafka",
-    ("runtime", "schema_registry"): "sluice-kafka",
-    ("runtime", "flink"): "sluice-flink",
-    ("runtime", "connect"): "sluice-connect",
-    ("runtime", "conduktor"): "sluice-conduktor",
-    ("runtime", "redpanda"): "sluice-redpanda",
-    ("model", "flink"): "sluice-flink",
-    ("model", "connector"): "sluice-connect",
-    ("model", "transform"): "sluice-redpanda",
-    ("source", "connector"): "sluice-connect",
-}
 
 _KIND_MODEL: dict[str, type[BaseModel]] = {
     "sources": schema.Source,
@@ -388,7 +375,7 @@ def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, 
 def _missing_plugin_error(
     scope: str, key: str, location: Location, owned: Sequence[str]
 ) -> ProjectError:
-    dist = KNOWN_SECTIONS.get((scope, key))
+    dist = distribution_for_section(scope, key)
     where = f"runtime.{key}" if scope == "runtime" else f"'{key}:'"
     if dist:
         return ProjectError(
@@ -469,7 +456,7 @@ def _validate_entity(
             errors.add(*problems)
             if parsed is not None:
                 extensions[key] = parsed
-        elif (scope, key) in KNOWN_SECTIONS:
+        elif distribution_for_section(scope, str(key)) is not None:
             errors.add(_missing_plugin_error(scope, str(key), origin.locate(key, key=True), []))
         else:
             hint = did_you_mean(str(key), [*core_keys, *owned])
