@@ -13,13 +13,20 @@ Fixtures:
 
 ``SluiceProject.run`` invokes the CLI in-process and returns a :class:`RunResult` with the exit
 code and the text a user would see (stdout and stderr).
+
+``local_stack(directory, services)``
+    starts services of the installed plugins' dev stack for a test module and stops them after;
+    ``SLUICE_TEST_STACK_ENV=<.sluice/dev/env>`` reuses a stack that is already running.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,3 +87,29 @@ def sluice_project(tmp_path: Path) -> Callable[[Mapping[str, str]], SluiceProjec
         return project
 
     return make
+
+
+@contextmanager
+def local_stack(directory: Path, services: Sequence[str]) -> Iterator[dict[str, str]]:
+    """Start ``services`` (and the services they need) in ``directory``, yield the variables
+    they write to ``.sluice/dev/env``, and stop them all, whatever the test did.
+
+    With ``SLUICE_TEST_STACK_ENV`` naming the env file of a running stack, that stack is used
+    and left running. Skips the test when ``java`` or ``mvn`` is missing.
+    """
+    reuse = os.environ.get("SLUICE_TEST_STACK_ENV")
+    if reuse:
+        lines = Path(reuse).read_text(encoding="utf-8").splitlines()
+        yield dict(line.removeprefix("export ").split("=", 1) for line in lines if "=" in line)
+        return
+    for tool in ("java", "mvn"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"the local stack needs '{tool}' on PATH")
+    from sluice.dev import DevStack
+    from sluice.plugin.manager import PluginManager
+
+    stack = DevStack(directory, PluginManager().dev_services(), echo=lambda line: None)
+    try:
+        yield stack.up(services)
+    finally:
+        stack.down()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -119,7 +120,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
-class _Server(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer, metaclass=ABCMeta):
+    """A fake server; each fake says in ``route`` what it answers to a request."""
+
     daemon_threads = True
 
     def __init__(self, contract: Contract, state: FakeState) -> None:
@@ -131,10 +134,11 @@ class _Server(ThreadingHTTPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
+    @abstractmethod
     def route(
         self, method: str, path: str, query: dict[str, list[str]], body: Any, headers: Any
     ) -> tuple[int, Any]:
-        raise NotImplementedError
+        """The status and JSON body the fake answers."""
 
 
 def _unauthorized() -> tuple[int, Any]:

@@ -10,8 +10,6 @@ did is checked through its REST API. Run with ``-s`` to see submit and upgrade t
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -20,9 +18,7 @@ from typing import Any
 
 import pytest
 
-from sluice.dev import DevStack
-from sluice.plugin.manager import PluginManager
-from sluice.testing import SluiceProject
+from sluice.testing import SluiceProject, local_stack
 
 pytestmark = pytest.mark.integration
 
@@ -41,24 +37,8 @@ MakeProject = Callable[[Mapping[str, str]], SluiceProject]
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    reuse = os.environ.get("SLUICE_TEST_STACK_ENV")  # .sluice/dev/env of a running stack
-    if reuse:
-        lines = Path(reuse).read_text().splitlines()
-        yield dict(line.removeprefix("export ").split("=", 1) for line in lines if "=" in line)
-        return
-    for tool in ("java", "mvn"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"the local stack needs '{tool}' on PATH")
-    home = tmp_path_factory.mktemp("stack")
-    dev = DevStack(home, PluginManager().dev_services(), echo=lambda line: print(f"[dev] {line}"))
-    began = time.monotonic()
-    try:
-        found = dev.up(["kafka", "flink-sql-gateway"])
-        print(f"\n[dev] kafka + flink up in {time.monotonic() - began:.1f}s")
-        yield dict(found)
-    finally:
-        dev.down()
-        assert all(state.state != "running" for state in dev.status())
+    with local_stack(tmp_path_factory.mktemp("stack"), ["kafka", "flink-sql-gateway"]) as env:
+        yield env
 
 
 # -- helpers ----------------------------------------------------------------------------------

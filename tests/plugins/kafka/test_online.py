@@ -7,7 +7,6 @@ uses its own project name and topic names, so tests do not see each other's reso
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -17,9 +16,7 @@ from typing import Any
 
 import pytest
 
-from sluice.dev import DevStack
-from sluice.plugin.manager import PluginManager
-from sluice.testing import RunResult, SluiceProject
+from sluice.testing import RunResult, SluiceProject, local_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("jobs_stub_installed")]
 
@@ -46,15 +43,8 @@ Make = Callable[[Mapping[str, str]], SluiceProject]
 
 @pytest.fixture(scope="module")
 def kafka_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    for tool in ("java", "mvn"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"the local stack needs '{tool}' on PATH")
-    project = tmp_path_factory.mktemp("stack")
-    dev = DevStack(project, PluginManager().dev_services(), echo=lambda line: None)
-    try:
-        yield dev.up(["kafka"])
-    finally:
-        dev.down()
+    with local_stack(tmp_path_factory.mktemp("stack"), ["kafka"]) as env:
+        yield env
 
 
 @pytest.fixture(scope="module")

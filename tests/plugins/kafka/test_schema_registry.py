@@ -9,7 +9,6 @@ dropping a required field. Apicurio answers an incompatible check with a bare
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -17,9 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sluice.dev import DevStack
-from sluice.plugin.manager import PluginManager
-from sluice.testing import RunResult, SluiceProject
+from sluice.testing import RunResult, SluiceProject, local_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("jobs_stub_installed")]
 
@@ -29,15 +26,8 @@ NS = "org.apache.flink.avro.generated"
 
 @pytest.fixture(scope="module")
 def stack_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    for tool in ("java", "mvn"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"the local stack needs '{tool}' on PATH")
-    project = tmp_path_factory.mktemp("stack")
-    dev = DevStack(project, PluginManager().dev_services(), echo=lambda line: None)
-    try:
-        yield dev.up(["kafka", "schema-registry"])
-    finally:
-        dev.down()
+    with local_stack(tmp_path_factory.mktemp("stack"), ["kafka", "schema-registry"]) as env:
+        yield env
 
 
 class Story:
