@@ -1,0 +1,53 @@
+"""Fixtures of sluice-redpanda's tests: a stateful fake Admin API and a fake Redpanda Connect.
+
+Plugins other than sluice-redpanda are blocked with ``SLUICE_DISABLE_PLUGINS`` so these tests
+never reach for a broker or a Flink cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from importlib_metadata import entry_points
+
+from sluice_redpanda import planner
+
+from .fake_admin import FakeAdmin, FakeConnect, start
+
+
+@pytest.fixture
+def admin(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAdmin]:
+    monkeypatch.setattr(planner, "POLL_INTERVAL", 0.01)
+    server = FakeAdmin()
+    start(server)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def connect() -> Iterator[FakeConnect]:
+    server = FakeConnect()
+    start(server)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def only_redpanda(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Block every installed plugin but sluice-redpanda."""
+    monkeypatch.delenv("SLUICE_ENV", raising=False)
+    others = sorted({ep.name for ep in entry_points(group="sluice")} - {"redpanda"})
+    monkeypatch.setenv("SLUICE_DISABLE_PLUGINS", ",".join(others))
+
+
+@pytest.fixture
+def without_redpanda(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SLUICE_ENV", raising=False)
+    monkeypatch.setenv("SLUICE_DISABLE_PLUGINS", "redpanda")
