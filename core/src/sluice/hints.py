@@ -39,7 +39,10 @@ FIRST_PARTY = (
         kinds=("virtual_topic",),
     ),
     Distribution(
-        "sluice-redpanda", {"redpanda": ("transforms",)}, {"model": ("transform",)}, ("transform",)
+        "sluice-redpanda",
+        {"redpanda": ("transforms", "users", "redpanda_connect")},
+        {"model": ("transform",)},
+        ("transform",),
     ),
 )
 

@@ -48,6 +48,7 @@ class Node:
     tags: tuple[str, ...] = ()
     materialized: str | None = None
     plugin: str | None = None
+    real_topic: bool = False  # its topic must exist on the brokers (sources: always)
     sql: str | None = None
     analysis: SqlAnalysis | None = field(default=None, compare=False)
     columns: tuple[ColumnInfo, ...] = ()

@@ -270,3 +270,19 @@ def test_status_shows_the_running_transform(sluice_project, only_redpanda, admin
     result = project.run("status")
     assert result.exit_code == 0, result.output
     assert "orders_clean" in result.output and "RUNNING" in result.output
+
+
+def test_with_the_kafka_plugin_the_transforms_output_topic_is_created_first(
+    sluice_project, monkeypatch
+):
+    # sluice-kafka creates the topic of every kind whose output is a real topic (stage 0),
+    # so the transform (stage 1) finds its output topic when it is deployed
+    monkeypatch.setenv("SLUICE_DISABLE_PLUGINS", "flink,connect,conduktor,webhook")
+    runtime = OFFLINE + '  kafka: { bootstrap_servers: "localhost:9092" }\n'
+    project = make(sluice_project, runtime, MODEL)
+
+    result = project.run("compile")
+
+    assert result.exit_code == 0, result.output
+    topics = json.loads((project.path / "target" / "kafka" / "topics.json").read_text())
+    assert [t["name"] for t in topics] == ["orders_clean"]

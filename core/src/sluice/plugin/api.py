@@ -42,7 +42,9 @@ class Materialization:
     kind (a sentence), or None when it can. ``sql`` says whether models of this kind carry
     SQL (``required``), may (``optional``) or must not (``forbidden``, e.g. sinks use ``from:``).
     ``needs_with_sql`` are further capabilities needed when the model's SQL transforms data.
-    ``output_topic`` says whether the model's result can be read as a topic by its dependants.
+    ``output_topic`` says whether the model's result can be read as a topic by its dependants,
+    and ``real_topic`` whether that topic must exist on the brokers (False for a topic the
+    Gateway serves virtually), so the plugin that manages topics creates it.
     """
 
     name: str
@@ -51,6 +53,7 @@ class Materialization:
     sql: Literal["required", "optional", "forbidden"] = "required"
     needs_with_sql: tuple[str, ...] = ()
     output_topic: bool = True
+    real_topic: bool = True
     check: Callable[[Any], str | None] | None = None
 
 

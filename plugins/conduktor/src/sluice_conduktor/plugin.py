@@ -44,6 +44,7 @@ def sluice_materializations() -> Sequence[Materialization]:
             compiler.VIRTUAL_TOPIC,
             ("virtual_topics",),
             "a Conduktor Gateway virtual (SQL) topic: filtered, projected, no real topic",
+            real_topic=False,
             check=compiler.check,
         )
     ]

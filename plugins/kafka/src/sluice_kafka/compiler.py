@@ -21,10 +21,6 @@ from sluice_kafka.schemas import SCHEMA_TYPES, SchemaBuildError, build_schema
 
 PLUGIN = "kafka"
 
-# Kinds whose output is a real topic on the brokers. A virtual_topic lives in the Gateway and
-# a sink writes to another system, so neither needs a topic of its own.
-TOPIC_KINDS = frozenset({"topic", "flink"})
-
 
 def compile_node(node: Node, context: CompileContext) -> list[Artifact]:
     """The topic (for a model) or the existence check (for a source) ``node`` needs, and
@@ -33,7 +29,9 @@ def compile_node(node: Node, context: CompileContext) -> list[Artifact]:
         return []
     if node.resource_type == "source" and isinstance(node.spec, Source):
         return [source_topic(node.spec), *schema_artifacts(node, context)]
-    if node.resource_type == "model" and node.materialized in TOPIC_KINDS and node.topic:
+    # node.real_topic: its kind's output is a topic on the brokers (not a Gateway virtual
+    # topic, not a sink's external system), whichever plugin provides the kind
+    if node.resource_type == "model" and node.real_topic and node.topic:
         topic = topic_artifact(node.topic, node.spec, context.project.defaults)
         return [topic, *schema_artifacts(node, context)]
     return []
@@ -74,7 +72,7 @@ def topic_spec(name: str, model: Model, defaults: Defaults) -> dict[str, Any]:
 def acl_artifact(node: Node) -> Artifact | None:
     """ACL bindings for a model's ``access:`` block, on the topic Kafka holds for it."""
     model = node.spec
-    if not isinstance(model, Model) or node.materialized not in TOPIC_KINDS or not node.topic:
+    if not isinstance(model, Model) or not node.real_topic or not node.topic:
         return None
     bindings = acl_bindings(node.topic, model.access.read, model.access.write)
     if not bindings:
