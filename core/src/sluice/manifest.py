@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,11 @@ class Manifest:
             )
             for uid, node in self.nodes.items()
         }
+
+    @cached_property
+    def artifact_owners(self) -> dict[str, str]:
+        """Each artifact's key -> the unique id of the node it was compiled for (whole project)."""
+        return {a.key: uid for uid, artifacts in self.artifacts.items() for a in artifacts}
 
     def all_artifacts(self, selected: set[str] | None = None) -> list[Artifact]:
         return [

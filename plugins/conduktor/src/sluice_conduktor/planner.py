@@ -105,16 +105,6 @@ def _require_config(context: RunContext) -> ConduktorConfig:
     return config
 
 
-def _node_of(context: RunContext) -> dict[str, str]:
-    """Interceptor name -> the unique id of the node it was compiled for (whole project)."""
-    found = {}
-    for uid, artifacts in context.manifest.artifacts.items():
-        for artifact in artifacts:
-            if artifact.plugin == PLUGIN and artifact.kind == KIND:
-                found[artifact.name] = uid
-    return found
-
-
 def plan(artifacts: Sequence[Artifact], context: RunContext) -> list[Change]:
     config = config_of(context.runtime)
     own = [a for a in artifacts if a.kind == KIND]
@@ -126,17 +116,17 @@ def plan(artifacts: Sequence[Artifact], context: RunContext) -> list[Change]:
     with GatewayClient.from_config(config) as gateway:
         live = {key_of(body): body for body in gateway.interceptors()}
     managed = {k: b for k, b in live.items() if _managed(b, project)}
-    nodes = _node_of(context)
+    owners = context.manifest.artifact_owners
     changes = []
     if context.destroy:
         for artifact in own:
             body = managed.get(key_of(artifact.spec))
             if body is not None:
-                changes.append(_delete(body, nodes.get(artifact.name), "destroy"))
+                changes.append(_delete(body, owners.get(artifact.key), "destroy"))
         return changes
     for artifact in own:
         body = live.get(key_of(artifact.spec))
-        changes.append(_plan_one(artifact, body, nodes.get(artifact.name), project))
+        changes.append(_plan_one(artifact, body, owners.get(artifact.key), project))
     wanted = {key_of(a.spec) for a in context.project_artifacts(PLUGIN) if a.kind == KIND}
     for key, body in sorted(managed.items()):
         if key not in wanted:
@@ -213,7 +203,7 @@ def status(
         return []
     with GatewayClient.from_config(config) as gateway:
         live = {key_of(body): body for body in gateway.interceptors()}
-    by_name = _node_of(context)
+    owners = context.manifest.artifact_owners
     items = []
     for artifact in own:
         body = live.get(key_of(artifact.spec))
@@ -227,7 +217,5 @@ def status(
         detail = {"pluginClass": spec["pluginClass"], "priority": spec["priority"]}
         if "virtualTopic" in spec["config"]:
             detail["virtualTopic"] = spec["config"]["virtualTopic"]
-        items.append(
-            StatusItem(by_name.get(artifact.name, ""), PLUGIN, artifact.name, state, detail)
-        )
+        items.append(StatusItem(owners.get(artifact.key, ""), PLUGIN, artifact.name, state, detail))
     return items

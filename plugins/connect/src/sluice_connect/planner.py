@@ -410,14 +410,6 @@ def _delete(
     )
 
 
-def _node_of(context: RunContext) -> dict[str, str]:
-    return {
-        artifact.key: uid
-        for uid, artifacts in context.manifest.artifacts.items()
-        for artifact in artifacts
-    }
-
-
 def _locator(context: RunContext) -> Callable[[str], Location | None]:
     def locate(uid: str) -> Location | None:
         try:
@@ -443,7 +435,7 @@ def plan(artifacts: Sequence[Artifact], context: RunContext) -> list[Change]:
         project=context.project.info.name,
         artifacts=own,
         project_names={a.name for a in context.project_artifacts(PLUGIN) if a.kind == KIND},
-        nodes=_node_of(context),
+        nodes=context.manifest.artifact_owners,
         live=live,
         plugins=plugins,
         variables=context.project.variables.values,
@@ -570,7 +562,7 @@ def status(
     if connect_config(context.runtime) is None or not own:
         return []
     wanted = {n.unique_id for n in nodes}
-    node_of = _node_of(context)
+    node_of = context.manifest.artifact_owners
     with _client(context) as client:
         live = client.connectors()
     items = []

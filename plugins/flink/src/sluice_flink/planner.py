@@ -149,14 +149,6 @@ def _short(spec_hash: str | None) -> str | None:
     return spec_hash[:12] if spec_hash else None
 
 
-def _node_of(context: RunContext) -> dict[str, str]:
-    return {
-        artifact.key: uid
-        for uid, artifacts in context.manifest.artifacts.items()
-        for artifact in artifacts
-    }
-
-
 def _finished_savepoint(rest: FlinkRest, job: Mapping[str, Any]) -> str | None:
     """Where a job that FINISHED was stopped with a savepoint, if it was."""
     if job.get("state") != "FINISHED":
@@ -175,7 +167,7 @@ def plan(artifacts: Sequence[Artifact], context: RunContext) -> list[Change]:
     jobs = [a for a in artifacts if a.plugin == PLUGIN and a.kind == KIND]
     if config is None or (not jobs and context.destroy):
         return []
-    node_of = _node_of(context)
+    node_of = context.manifest.artifact_owners
     changes: list[Change] = []
     with _rest(context, config) as rest:
         live = current_jobs(rest.jobs())
@@ -406,7 +398,7 @@ def status(
     jobs = [a for a in artifacts if a.plugin == PLUGIN and a.kind == KIND]
     if config is None or not jobs:
         return []
-    node_of = _node_of(context)
+    node_of = context.manifest.artifact_owners
     wanted = {n.unique_id for n in nodes}
     items = []
     with _rest(context, config) as rest:

@@ -114,16 +114,6 @@ def _require_config(context: RunContext) -> RedpandaConfig:
     return config
 
 
-def _node_of(context: RunContext) -> dict[str, str]:
-    """Transform name -> unique id of the node it was compiled for (whole project)."""
-    found = {}
-    for uid, artifacts in context.manifest.artifacts.items():
-        for artifact in artifacts:
-            if artifact.plugin == PLUGIN and artifact.kind == KIND:
-                found[artifact.name] = uid
-    return found
-
-
 def plan(artifacts: Sequence[Artifact], context: RunContext) -> list[Change]:
     own = [a for a in artifacts if a.plugin == PLUGIN and a.kind == KIND]
     config = config_of(context.runtime)
@@ -135,10 +125,10 @@ def plan(artifacts: Sequence[Artifact], context: RunContext) -> list[Change]:
     with AdminClient.from_config(config) as admin:
         live = {str(t.get("name")): t for t in admin.transforms()}
     managed = {name: t for name, t in live.items() if _owned(t, project)}
-    nodes = _node_of(context)
+    owners = context.manifest.artifact_owners
     if context.destroy:
-        return [_delete(a.name, nodes.get(a.name), "destroy") for a in own if a.name in managed]
-    changes = [_plan_one(a, live.get(a.name), nodes.get(a.name), project, context) for a in own]
+        return [_delete(a.name, owners.get(a.key), "destroy") for a in own if a.name in managed]
+    changes = [_plan_one(a, live.get(a.name), owners.get(a.key), project, context) for a in own]
     wanted = {a.name for a in context.project_artifacts(PLUGIN) if a.kind == KIND}
     for name in sorted(managed):
         if name not in wanted:
@@ -280,7 +270,7 @@ def status(
     project = context.project.info.name
     with AdminClient.from_config(config) as admin:
         live = {str(t.get("name")): t for t in admin.transforms()}
-    by_name = _node_of(context)
+    owners = context.manifest.artifact_owners
     items = []
     for artifact in own:
         transform = live.get(artifact.name)
@@ -303,7 +293,5 @@ def status(
                 state = "PENDING"
             if not _owned(transform, project):
                 state = "UNMANAGED"
-        items.append(
-            StatusItem(by_name.get(artifact.name, ""), PLUGIN, artifact.name, state, detail)
-        )
+        items.append(StatusItem(owners.get(artifact.key, ""), PLUGIN, artifact.name, state, detail))
     return items
