@@ -1,7 +1,12 @@
 """The documentation that is generated must match the code it describes."""
 
+from __future__ import annotations
+
 from pathlib import Path
 
+import click
+
+from sluice.cli_reference import render_cli_reference
 from sluice.reference import render_reference
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -25,3 +30,50 @@ def test_the_reference_lists_every_key_of_a_model() -> None:
         "from",
     ):
         assert f"| `{key}` |" in text
+
+
+# -- the command-line reference ----------------------------------------------------------------
+
+
+def test_the_cli_reference_is_regenerated_from_the_commands() -> None:
+    committed = (DOCS / "cli.md").read_text(encoding="utf-8")
+    assert committed == render_cli_reference(), (
+        "docs/cli.md is stale: run `python -m sluice.cli_reference > docs/cli.md`"
+    )
+
+
+def test_the_cli_reference_walks_groups_and_shows_each_option() -> None:
+    @click.group()
+    def tool() -> None:
+        """A tool."""
+
+    @tool.group()
+    def site() -> None:
+        """Work on the site."""
+
+    @site.command()
+    @click.argument("target", required=False)
+    @click.option("--port", default=8000, show_default=True, help="Port | to listen on.")
+    @click.option("--open/--no-open", default=False, help="Open a browser.")
+    @click.option("--format", type=click.Choice(["html", "json"]), default="html")
+    @click.option("--tag", multiple=True, envvar="TOOL_TAG", help="Tags.")
+    def serve() -> None:
+        """Serve the site.
+
+        It never stops by itself.
+        """
+
+    @tool.command(hidden=True)
+    def secret() -> None:
+        """Not for users."""
+
+    text = render_cli_reference(tool)
+
+    assert "## `sluice site serve`" in text
+    assert "sluice site serve [OPTIONS] [TARGET]" in text
+    assert "Serve the site.\n\nIt never stops by itself." in text
+    assert "| `--port` | integer | `8000` | Port \\| to listen on. |" in text
+    assert "| `--open` / `--no-open` | flag | `--no-open` | Open a browser. |" in text
+    assert "| `--format` | `html` \\| `json` | `html` |  |" in text
+    assert "| `--tag` | text, repeatable | - | Tags. Also read from `TOOL_TAG`. |" in text
+    assert "secret" not in text

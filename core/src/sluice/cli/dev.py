@@ -19,7 +19,10 @@ def dev() -> None:
 def _dev_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--debug", is_flag=True, help="Show tracebacks of errors.")(fn)
     return click.option(
-        "--project-dir", type=click.Path(file_okay=False, path_type=Path), default=None
+        "--project-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Directory whose .sluice/dev/ holds the stack (default: the current one).",
     )(fn)
 
 
@@ -72,7 +75,7 @@ def dev_status(project_dir: Path | None, debug: bool) -> None:
 @dev.command("logs")
 @_dev_options
 @click.argument("service")
-@click.option("-n", "--lines", default=50, show_default=True)
+@click.option("-n", "--lines", default=50, show_default=True, help="How many lines to print.")
 def dev_logs(project_dir: Path | None, debug: bool, service: str, lines: int) -> None:
     """Print the end of a service's log."""
     with user_errors(make_options(project_dir, None, "text", 0, False, False, debug)):

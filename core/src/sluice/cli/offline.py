@@ -82,7 +82,10 @@ def compile_(**kwargs: Any) -> None:
 @common
 @selection
 @click.option(
-    "--resource-type", type=click.Choice(["source", "model", "test", "exposure"]), multiple=True
+    "--resource-type",
+    type=click.Choice(["source", "model", "test", "exposure"]),
+    multiple=True,
+    help="Only nodes of this type.",
 )
 def ls(
     select: tuple[str, ...], exclude: tuple[str, ...], resource_type: tuple[str, ...], **kwargs: Any

@@ -226,7 +226,12 @@ def status(select: tuple[str, ...], exclude: tuple[str, ...], **kwargs: Any) -> 
 @click.command(name="test")
 @common
 @selection
-@click.option("--junit-xml", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--junit-xml",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the results to this file as JUnit XML.",
+)
 def test_(
     select: tuple[str, ...], exclude: tuple[str, ...], junit_xml: Path | None, **kwargs: Any
 ) -> None:
