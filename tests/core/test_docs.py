@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import pytest
 
+from sluice.capability_reference import PluginsMissing, render_capability_reference
 from sluice.cli_reference import render_cli_reference
 from sluice.reference import render_reference
 
@@ -77,3 +79,37 @@ def test_the_cli_reference_walks_groups_and_shows_each_option() -> None:
     assert "| `--format` | `html` \\| `json` | `html` |  |" in text
     assert "| `--tag` | text, repeatable | - | Tags. Also read from `TOOL_TAG`. |" in text
     assert "secret" not in text
+
+
+# -- what works with which plugins -------------------------------------------------------------
+
+
+@pytest.fixture
+def capability_reference() -> str:
+    try:
+        return render_capability_reference()
+    except PluginsMissing as exc:  # e.g. tox's core environment has only the example plugin
+        pytest.skip(str(exc))
+
+
+def test_the_capability_table_is_regenerated_from_the_plugins(capability_reference: str) -> None:
+    committed = (DOCS / "capabilities.md").read_text(encoding="utf-8")
+    assert committed == capability_reference, (
+        "docs/capabilities.md is stale: run "
+        "`python -m sluice.capability_reference > docs/capabilities.md`"
+    )
+
+
+def test_kafka_alone_gives_topics_and_each_plugin_adds_its_kind(capability_reference: str) -> None:
+    rows = {
+        line.split(" | ")[0].removeprefix("| "): line
+        for line in capability_reference.splitlines()
+        if line.startswith("| `")
+    }
+    # columns: kafka only, + flink, + connect, + conduktor, + redpanda, all
+    assert rows["`topic` without SQL"].endswith("| yes | yes | yes | yes | yes | yes |")
+    assert rows["`topic` with SQL"].endswith("| - | yes | - | - | - | yes |")
+    assert rows["`flink` (SQL)"].endswith("| - | yes | - | - | - | yes |")
+    assert rows["`sink` (from:, no SQL)"].endswith("| - | - | yes | - | - | yes |")
+    assert rows["`virtual_topic` (SQL)"].endswith("| - | - | - | yes | - | yes |")
+    assert "`webhook`" not in rows  # third-party plugins are not part of the table
