@@ -205,3 +205,16 @@ def test_a_block_shown_as_a_file_must_be_that_file(tmp_path: Path) -> None:
         "the block differs from tests/example_plugin/pyproject.toml; copy the file again",
         "the block is not a run of lines of tests/example_plugin/pyproject.toml",
     ]
+
+
+def test_the_plugin_walkthrough_shows_the_example_plugins_own_files() -> None:
+    page = REPO / "docs" / "plugin-authors.md"
+    shown = {b.shown_file for b in fenced_blocks(page.name, page.read_text(encoding="utf-8"))}
+    example = "tests/example_plugin"
+    assert {
+        ("File", f"{example}/pyproject.toml"),
+        ("From", f"{example}/src/sluice_webhook/plugin.py"),
+        ("File", f"{example}/src/sluice_webhook/config.py"),
+        ("File", f"{example}/src/sluice_webhook/compiler.py"),
+        ("File", f"{example}/tests/test_example_webhook.py"),
+    } <= shown
