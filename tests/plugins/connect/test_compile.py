@@ -53,12 +53,69 @@ def test_a_json_sink_gets_its_topics_and_json_converters(sluice_project):
             "key.converter": "org.apache.kafka.connect.json.JsonConverter",
             "key.converter.schemas.enable": "false",
             "value.converter": "org.apache.kafka.connect.json.JsonConverter",
-            "value.converter.schemas.enable": "false",
+            # a table needs typed columns: the converter takes them from the source's columns
+            "value.converter.schemas.enable": "true",
+            "value.converter.schema.content": json.dumps(
+                {
+                    "type": "struct",
+                    "optional": False,
+                    "fields": [
+                        {"field": "order_id", "optional": True, "type": "string"},
+                        {
+                            "field": "amount",
+                            "optional": True,
+                            "type": "bytes",
+                            "name": "org.apache.kafka.connect.data.Decimal",
+                            "version": 1,
+                            "parameters": {"scale": "2", "connect.decimal.precision": "12"},
+                        },
+                    ],
+                },
+                separators=(",", ":"),
+            ),
             "connection.url": "jdbc:postgresql://db/shop",
             "insert.mode": "upsert",
         },
     }
     assert project.manifest()["nodes"]["model.orders_to_db"]["materialized"] == "sink"
+
+
+def test_a_table_sink_of_untyped_json_is_an_error_that_says_what_to_declare(sluice_project):
+    project = sluice_project(
+        {
+            "stream_project.yml": PROJECT.replace(
+                '{ name: amount, type: "DECIMAL(12,2)" }', "{ name: amount }"
+            )
+            + """
+  - name: orders_to_db
+    from: orders
+    connector: { class: jdbc, config: { connection.url: "jdbc:postgresql://db/shop" } }
+"""
+        }
+    )
+    result = project.run("compile")
+    assert result.exit_code == 1
+    assert "sink 'orders_to_db' writes rows to a table, which needs the type of every column" in (
+        result.output
+    )
+    assert "declare columns with types on the source it reads" in result.output
+
+
+def test_a_table_sink_keeps_the_converter_settings_it_declares(sluice_project):
+    project, result = run(
+        sluice_project,
+        """
+  - name: orders_to_db
+    from: orders
+    connector:
+      class: jdbc
+      config: { connection.url: "jdbc:postgresql://db/shop", value.converter.schemas.enable: "true" }
+""",
+    )
+    assert result.exit_code == 0, result.output
+    config = connector_file(project, "shop-orders_to_db")["config"]
+    assert config["value.converter.schemas.enable"] == "true"
+    assert "value.converter.schema.content" not in config
 
 
 def test_an_avro_sink_uses_the_registry_converters(sluice_project):

@@ -22,9 +22,15 @@ def test_services_and_their_order() -> None:
     assert installed["connect"] == installed["postgres"] == "connect"
 
 
-def test_worker_runs_the_brokers_kafka_version() -> None:
+def test_worker_is_no_older_than_the_broker_and_has_schema_content() -> None:
     kafka = pytest.importorskip("sluice_kafka.devstack")
-    assert devstack.KAFKA_VERSION == kafka.KAFKA_VERSION
+
+    def minor(version: str) -> tuple[int, int]:
+        major, minor_, *_ = version.split(".")
+        return int(major), int(minor_)
+
+    # schema.content of the JsonConverter (KIP-1054) arrived in Kafka 4.2
+    assert minor(devstack.KAFKA_VERSION) >= max(minor(kafka.KAFKA_VERSION), (4, 2))
     assert all(devstack.KAFKA_VERSION in c for c in devstack.WORKER_ARTIFACTS if "kafka" in c)
 
 
@@ -60,9 +66,9 @@ def test_plugin_leaves_out_the_jars_the_worker_has(
 
     monkeypatch.setattr(devstack.maven, "resolve", fake_resolve)
     plugin = tmp_path / "plugins" / "p"
-    provided = {"jackson-databind-2.19.0.jar", "jakarta.xml.bind-api-3.0.1.jar"}
-    devstack._link_plugin(plugin, ["g:a:1"], provided)
-    # the same artifact and version goes; another version of it stays private to the plugin
+    worker = ("jackson-databind-2.19.2.jar", "jakarta.xml.bind-api-3.0.1.jar")
+    devstack._link_plugin(plugin, ["g:a:1"], {devstack._library(name) for name in worker})
+    # the same artifact in the same major version goes; another major stays private to the plugin
     assert sorted(p.name for p in plugin.iterdir()) == ["jakarta.xml.bind-api-4.0.2.jar", "x-1.jar"]
 
 

@@ -10,6 +10,9 @@ Keys sluice sets itself, besides the class, the task count, the topics and the c
 - a sink model with ``key:`` and the Debezium JDBC sink writes by upsert on that key
   (``insert.mode=upsert``, ``primary.key.mode=record_value``, ``primary.key.fields``) unless
   its ``connector.config`` says otherwise;
+- a JDBC sink reading JSON gets the schema of its input's columns as its value converter's
+  ``schema.content`` (see ``sluice_connect.schema``), unless its ``connector.config`` sets
+  ``value.converter*`` itself: these sinks need records with a schema, and plain JSON has none;
 - a sink model with ``dlq: <topic>`` tolerates bad records and sends them to that topic with
   the error in their headers (``errors.tolerance=all``, ``errors.deadletterqueue.*``). The
   spec's ``dlq`` entry says which topic sluice creates (through ``runtime.kafka``) before it
@@ -29,9 +32,12 @@ from sluice.errors import ProjectError, did_you_mean
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
 from sluice_connect.config import SHORT_CLASSES, ConnectorConfig, DeadLetterQueue
+from sluice_connect.schema import struct_schema
 
 PLUGIN = "connect"
 JDBC_SINK = "io.debezium.connector.jdbc.JdbcSinkConnector"
+# sinks that write rows into tables and so fail on records without a schema
+_SCHEMA_SINKS = {JDBC_SINK, "io.confluent.connect.jdbc.JdbcSinkConnector"}
 _UPSERT_KEYS = ("insert.mode", "primary.key.mode", "primary.key.fields")
 RESERVED = {"connector.class": "class", "tasks.max": "tasks_max", "name": "the node's name"}
 _SECRET_KEY = re.compile(r"password|passwd|secret|token|api\.?key|credential", re.IGNORECASE)
@@ -99,6 +105,8 @@ def compile_connector(node: Node, context: CompileContext) -> Artifact | None:
         config |= dlq_config(dlq.topic, context)
     user = _user_config(block, node, context)
     keys = tuple(getattr(node.spec, "key", ()) or ())
+    if _needs_json_schema(config, user):
+        config |= _json_schema_config(node, keys, context)
     if keys and config["connector.class"] == JDBC_SINK and not set(_UPSERT_KEYS) & set(user):
         config |= {
             "insert.mode": "upsert",
@@ -111,6 +119,31 @@ def compile_connector(node: Node, context: CompileContext) -> Artifact | None:
         spec["dlq"] = dlq_topic(dlq.topic, context)
     text = json.dumps(spec, indent=2, sort_keys=True) + "\n"
     return Artifact(PLUGIN, "connector", name, spec, file=f"{name}.json", text=text)
+
+
+def _needs_json_schema(config: Mapping[str, str], user: Mapping[str, str]) -> bool:
+    table_sink = config["connector.class"] in _SCHEMA_SINKS
+    declared = any(key.startswith("value.converter") for key in user)
+    return table_sink and config["value.converter"] == _JSON and not declared
+
+
+def _json_schema_config(
+    node: Node, keys: tuple[str, ...], context: CompileContext
+) -> dict[str, str]:
+    """The value converter settings that give a table sink the schema of its JSON input."""
+    schemas = [struct_schema(u.columns, keys) for u in context.upstream(node)]
+    if not schemas or any(s is None or s != schemas[0] for s in schemas):
+        raise ProjectError(
+            f"sink '{node.name}' writes rows to a table, which needs the type of every column, "
+            "but its input's columns are not all known (or its inputs differ)",
+            location=context.location(node, "from"),
+            hint="declare columns with types on the source it reads (columns: [{name, type}]), "
+            "or set value.converter and its settings in connector.config",
+        )
+    return {
+        "value.converter.schemas.enable": "true",
+        "value.converter.schema.content": json.dumps(schemas[0], separators=(",", ":")),
+    }
 
 
 def _class_name(block: ConnectorConfig, node: Node, context: CompileContext) -> str:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -54,11 +55,13 @@ from sluice.devtools.ports import choose_ports, read_port
 from sluice.errors import RemoteError, SluiceError
 from sluice.plugin.api import DevService
 
-# Keep in step with the broker of sluice-kafka's dev service (sluice_kafka.devstack).
-KAFKA_VERSION = "4.1.1"
+# One minor ahead of the dev broker (sluice_kafka.devstack, 4.1): Kafka 4.2 brought the
+# JsonConverter's `schema.content` (KIP-1054), which gives schemaless JSON topics the schema that
+# sinks such as JDBC need. Workers talk to older brokers without trouble.
+KAFKA_VERSION = "4.2.0"
 LOG4J_VERSION = "2.25.3"
 # connect-runtime brings the worker and its REST server; connect-json the JsonConverter;
-# connect-file the FileStream connectors. Kafka 4.1 logs through slf4j 1.7, hence log4j 2
+# connect-file the FileStream connectors. Kafka 4.2 logs through slf4j 1.7, hence log4j 2
 # with its slf4j 1.x binding.
 WORKER_ARTIFACTS = (
     f"org.apache.kafka:connect-runtime:{KAFKA_VERSION}",
@@ -502,7 +505,7 @@ def connect_prepare(state_dir: Path) -> None:
     plugins = state_dir / "plugins"
     plugins.mkdir(exist_ok=True)
     for name, coordinates in CONNECT_PLUGINS.items():
-        _link_plugin(plugins / name, coordinates, {jar.name for jar in worker})
+        _link_plugin(plugins / name, coordinates, {_library(jar.name) for jar in worker})
     port = choose_ports(_connect_ports(state_dir), CONNECT_PORTS)["rest"]
     (state_dir / "worker.properties").write_text(
         _worker_properties(state_dir, port, kafka_bootstrap(state_dir)), encoding="utf-8"
@@ -510,19 +513,30 @@ def connect_prepare(state_dir: Path) -> None:
     (state_dir / "log4j2.xml").write_text(_LOG4J2_XML, encoding="utf-8")
 
 
-def _link_plugin(directory: Path, coordinates: Sequence[str], provided: set[str]) -> None:
-    """Link the jars of one plugin into ``directory``, less those the worker already has.
+def _link_plugin(
+    directory: Path, coordinates: Sequence[str], provided: set[tuple[str, str]]
+) -> None:
+    """Link the jars of one plugin into ``directory``, less the libraries the worker has.
 
     A plugin's class loader looks in its own jars first, yet sees the worker's
     ``META-INF/services`` too. Two copies of a library then meet: with jackson-databind in the
-    plugin, the worker's ``Jdk8Module`` (connect-json) is "not a subtype" of the plugin's
-    ``Module`` and Hibernate fails to start the sink's task. A jar of exactly the same name
-    (artifact and version) as one on the worker's class path is therefore left out, so the
-    plugin uses the worker's copy; other versions stay private to the plugin.
+    plugin, the worker's Jackson modules (connect-json, the REST server) are "not a subtype" of
+    the plugin's ``Module`` and Hibernate fails to start the sink's task. A library the worker
+    already has in the same major version (which keeps its API) is therefore left out, so the
+    plugin uses the worker's copy; another major version stays private to the plugin.
     """
     for link in maven.resolve(list(coordinates), directory):
-        if link.name in provided:
+        if _library(link.name) in provided:
             link.unlink()
+
+
+_VERSIONED_JAR = re.compile(r"^(?P<artifact>.+?)-(?P<major>\d+)[^/]*\.jar$")
+
+
+def _library(jar_name: str) -> tuple[str, str]:
+    """``jackson-databind-2.19.2.jar`` -> ``("jackson-databind", "2")``."""
+    match = _VERSIONED_JAR.match(jar_name)
+    return (match.group("artifact"), match.group("major")) if match else (jar_name, "")
 
 
 def connect_command(state_dir: Path) -> Sequence[str]:
