@@ -166,7 +166,8 @@ class DevStack:
         echo: Callable[[str], None] = print,
         stop_timeout: float = STOP_TIMEOUT_SECONDS,
     ) -> None:
-        self.project_dir = Path(project_dir)
+        # absolute: services get paths under it and run with other working directories
+        self.project_dir = Path(project_dir).resolve()
         self.echo = echo
         self.stop_timeout = stop_timeout
         self._services: dict[str, tuple[str, DevService]] = {}
