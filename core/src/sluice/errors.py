@@ -108,6 +108,10 @@ class ConcurrencyError(SluiceError):
     """Another run holds the lock of this project and environment."""
 
 
+class DocsError(SluiceError):
+    """The docs site cannot be built or served (no compiled project, a port already taken)."""
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A "did you mean ..." hint naming the closest candidate, or None when none is close."""
     matches = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)

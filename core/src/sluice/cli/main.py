@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from sluice.cli import dev, offline, online
+from sluice.cli import dev, docs, offline, online
 from sluice.cli.options import CONTEXT
 
 
@@ -30,6 +30,7 @@ for command in (
     online.destroy,
     online.status,
     online.test_,
+    docs.docs,
     dev.dev,
 ):
     cli.add_command(command)
