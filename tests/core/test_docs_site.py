@@ -164,6 +164,10 @@ def test_a_node_page_shows_columns_lineage_sql_tests_and_neighbours(shop):
     source = (shop.path / "target" / "docs" / "nodes" / "source.payments_raw.html").read_text()
     assert '<span class="classification">sensitive</span>' in source
 
+    test = (shop.path / "target" / "docs" / "nodes" / "test.clean_ok.html").read_text()
+    assert "<h2>Checks</h2>" in test
+    assert "<code>not_null: {&#34;columns&#34;: [&#34;payment_id&#34;]}</code>" in test
+
 
 def test_text_from_the_project_is_escaped(shop):
     files = site_files(shop.path)

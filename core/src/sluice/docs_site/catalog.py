@@ -185,9 +185,7 @@ def _node_view(
         tests=tuple(sorted(c for c in children if raw[c]["resource_type"] == "test")),
         artifacts=tuple(_artifact_views(node, target, shared)),
         facts=_facts(node),
-        assertions=tuple(
-            json.dumps(a, sort_keys=True, default=str) for a in node.get("assertions", ())
-        ),
+        assertions=tuple(_assertion_text(a) for a in node.get("assertions", ())),
     )
 
 
@@ -218,6 +216,14 @@ FACT_KEYS: Mapping[str, tuple[tuple[str, str], ...]] = {
 def _facts(node: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
     keys = FACT_KEYS.get(node["resource_type"], ())
     return tuple((label, str(node[key])) for key, label in keys if node.get(key) is not None)
+
+
+def _assertion_text(assertion: Mapping[str, Any]) -> str:
+    # an assertion is a one-key mapping {kind: arguments}: "range: {"column": "amount", ...}"
+    return "; ".join(
+        f"{kind}: {json.dumps(arguments, sort_keys=True, default=str)}"
+        for kind, arguments in sorted(assertion.items())
+    )
 
 
 def _shared_files(raw: Mapping[str, Any]) -> set[str]:
