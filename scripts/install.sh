@@ -21,5 +21,5 @@ for plugin in plugins/*/; do
 done
 packages+=(-e tests/example_plugin)
 .venv/bin/python -m pip install --quiet "${packages[@]}" \
-  "pytest>=8" "pytest-timeout>=2.3" "ruff>=0.6" "mypy>=1.10" "types-PyYAML" \
+  "pytest>=8" "pytest-timeout>=2.3" "ruff>=0.6" "mypy>=1.10" "types-PyYAML" "jsonschema>=4.21" \
   "playwright>=1.40"  # drives the system's Chromium in the docs site's browser tests

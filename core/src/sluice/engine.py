@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from xml.sax.saxutils import escape, quoteattr
 
 from sluice.errors import SluiceError
@@ -110,18 +110,43 @@ def check_safety(plan: Plan, context: RunContext, force: bool) -> None:
         )
 
 
+class ApplyWatcher(Protocol):
+    """Hears, in the thread that runs apply, when a node's changes begin and how they ended
+    (``node`` is None for a resource that left the project, one change at a time).
+
+    ``sluice apply --openlineage-url`` emits OpenLineage events through one; a watcher must
+    not raise.
+    """
+
+    def started(self, node: str | None, changes: Sequence[Change]) -> None: ...
+
+    def finished(self, node: str | None, results: Sequence[ApplyResult]) -> None: ...
+
+
+class _Unwatched:
+    def started(self, node: str | None, changes: Sequence[Change]) -> None:
+        pass
+
+    def finished(self, node: str | None, results: Sequence[ApplyResult]) -> None:
+        pass
+
+
 def apply_plan(
-    manager: PluginManager, plan: Plan, context: RunContext, threads: int = 4
+    manager: PluginManager,
+    plan: Plan,
+    context: RunContext,
+    threads: int = 4,
+    watcher: ApplyWatcher | None = None,
 ) -> list[ApplyResult]:
     """Carry out ``plan`` in graph order; dependants of a failed node are skipped.
 
     Plugins hear of the run before the first change (where they take their locks) and after
-    the last one, whatever happened in between.
+    the last one, whatever happened in between; ``watcher`` hears of each node's changes.
     """
     manager.apply_started(context)
     results: list[ApplyResult] = []
     try:
-        _apply_in_order(manager, plan, context, threads, results)
+        _apply_in_order(manager, plan, context, threads, results, watcher or _Unwatched())
     finally:
         manager.apply_finished(context, results)
     return results
@@ -133,6 +158,7 @@ def _apply_in_order(
     context: RunContext,
     threads: int,
     results: list[ApplyResult],
+    watcher: ApplyWatcher,
 ) -> None:
     by_node: dict[str, list[Change]] = {}
     orphans: list[Change] = []
@@ -165,12 +191,19 @@ def _apply_in_order(
                         for c in by_node[uid]
                     ]
                     context.echo(f"skip    {uid} (because {culprit} failed)")
+            for uid in runnable:
+                watcher.started(uid, by_node[uid])
+            before = len(results)
             for uid in _apply_layer(
                 manager, pool, {u: by_node[u] for u in runnable}, context, results
             ):
                 failed[uid] = uid
+            for uid in runnable:
+                watcher.finished(uid, [r for r in results[before:] if r.change.node == uid])
     for change in orphans:
+        watcher.started(None, [change])
         results.append(_apply_one(manager, change, context))
+        watcher.finished(None, results[-1:])
 
 
 def _step(change: Change) -> int:

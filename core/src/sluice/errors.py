@@ -108,6 +108,10 @@ class ConcurrencyError(SluiceError):
     """Another run holds the lock of this project and environment."""
 
 
+class OpenLineageError(SluiceError):
+    """An OpenLineage receiver URL is unusable, or the receiver refused or missed events."""
+
+
 class DocsError(SluiceError):
     """The docs site cannot be built or served (no compiled project, a port already taken)."""
 

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from sluice.cli.options import (
+    Options,
     common,
     count_nodes,
     make_options,
@@ -123,23 +124,40 @@ def ls(
 @common
 @selection
 @click.option(
-    "--format", "fmt", type=click.Choice(["tree", "mermaid", "dot", "json"]), default="tree"
+    "--format",
+    "fmt",
+    type=click.Choice(["tree", "mermaid", "dot", "json", "openlineage"]),
+    default=None,
+    help="tree (default), mermaid, dot, json, or openlineage (run events, one JSON per line).",
 )
 @click.option("--columns", is_flag=True, help="Show column-level edges.")
 @click.option("--live", is_flag=True, help="Add what the systems report: consumer groups, lag.")
+@click.option(
+    "--openlineage-url",
+    default=None,
+    help="Send the OpenLineage events to this receiver (e.g. Marquez) instead of printing them.",
+)
 def lineage(
     select: tuple[str, ...],
     exclude: tuple[str, ...],
-    fmt: str,
+    fmt: str | None,
     columns: bool,
     live: bool,
+    openlineage_url: str | None,
     **kwargs: Any,
 ) -> None:
     """Show how data flows: sources -> models -> sinks -> exposures."""
     options = make_options(**kwargs)
     with user_errors(options):
+        from sluice.errors import OpenLineageError
         from sluice.lineage import render_lineage
 
+        if openlineage_url and fmt not in (None, "openlineage"):
+            raise OpenLineageError(
+                f"--openlineage-url sends OpenLineage events, not the {fmt} format",
+                hint="leave out --format, or pass --format openlineage",
+            )
+        fmt = "openlineage" if openlineage_url else fmt or "tree"
         if live:
             session, context = online_session(options, select, exclude)
             chosen = set(context.selected)
@@ -148,6 +166,9 @@ def lineage(
             chosen = select_from(session.manifest, select, exclude)
         manifest = session.manifest
         edges = session.manager.lineage(manifest, None)
+        if fmt == "openlineage":
+            _openlineage(options, manifest, edges, chosen, openlineage_url)
+            return
         if context is not None:
             edges += session.manager.lineage(manifest, context)
         click.echo(
@@ -155,6 +176,27 @@ def lineage(
                 manifest, edges, chosen, "json" if options.output == "json" else fmt, columns
             )
         )
+
+
+def _openlineage(
+    options: Options, manifest: Any, edges: Any, chosen: set[str], url: str | None
+) -> None:
+    """Print the selected jobs' OpenLineage events, or send them to ``url``."""
+    from sluice.openlineage.events import export_events, to_line
+    from sluice.openlineage.receiver import Receiver, shown
+
+    receiver = Receiver(url) if url else None  # a bad URL fails before any event is built
+    lines = [to_line(e, manifest.project.redact) for e in export_events(manifest, edges, chosen)]
+    if receiver is None:
+        for line in lines:
+            click.echo(line)
+        return
+    try:
+        for line in lines:
+            receiver.send(line)
+    finally:
+        receiver.close()
+    options.echo(f"sent {len(lines)} OpenLineage events to {shown(receiver.endpoint)}")
 
 
 @click.command()

@@ -96,6 +96,12 @@ def _plan_json(result: Any) -> dict[str, Any]:
 )
 @click.option("--threads", default=4, show_default=True, help="Independent nodes applied at once.")
 @click.option("--restart-failed", is_flag=True, help="Restart failed tasks and jobs.")
+@click.option(
+    "--openlineage-url",
+    envvar="OPENLINEAGE_URL",
+    default=None,
+    help="Send OpenLineage events of the jobs apply touches to this receiver (e.g. Marquez).",
+)
 def apply(
     select: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -105,11 +111,17 @@ def apply(
     force: bool,
     threads: int,
     restart_failed: bool,
+    openlineage_url: str | None,
     **kwargs: Any,
 ) -> None:
     """Make the live systems match the project (never prompts)."""
     options = make_options(**kwargs)
     with user_errors(options):
+        receiver = None
+        if openlineage_url:
+            from sluice.openlineage.receiver import Receiver
+
+            receiver = Receiver(openlineage_url)  # a bad URL fails here, before anything changes
         session, context = online_session(
             options,
             select,
@@ -118,7 +130,36 @@ def apply(
             allow_recreate=allow_recreate,
             restart_failed=restart_failed,
         )
-        _carry_out(options, session, context, "apply", yes=yes, force=force, threads=threads)
+        watcher = _lineage_watcher(options, session, receiver) if receiver else None
+        try:
+            _carry_out(
+                options,
+                session,
+                context,
+                "apply",
+                yes=yes,
+                force=force,
+                threads=threads,
+                watcher=watcher,
+            )
+        finally:
+            if receiver is not None:
+                receiver.close()
+
+
+def _lineage_watcher(options: Options, session: Any, receiver: Any) -> Any:
+    """What emits OpenLineage events as apply goes; a failure to send is a warning."""
+    from sluice.openlineage.apply_events import ApplyLineage
+    from sluice.openlineage.events import ProjectJobs
+
+    manifest = session.manifest
+    jobs = ProjectJobs(manifest, session.manager.lineage(manifest, None))
+    return ApplyLineage(
+        jobs,
+        receiver,
+        session.project.redact,
+        warn=lambda text: options.echo(options.style("warning: ", fg="yellow") + text, err=True),
+    )
 
 
 @click.command()
@@ -145,6 +186,7 @@ def _carry_out(
     yes: bool,
     force: bool,
     threads: int,
+    watcher: Any = None,
 ) -> None:
     """Plan, check safety and confirmation, apply, and write the run results.
 
@@ -170,7 +212,7 @@ def _carry_out(
             f"environment '{session.project.env}' is protected",
             hint="review the plan above and rerun with --yes to apply it",
         )
-    results = apply_plan(session.manager, result, context, threads)
+    results = apply_plan(session.manager, result, context, threads, watcher)
     path = write_run_results(session.target, command, results, redact)
     _finish(options, command, [r.status for r in results], path, session.project_dir)
 
