@@ -145,7 +145,7 @@ def test_env_names_both_endpoints(stack: Stack) -> None:
 def test_cluster_has_one_taskmanager_with_four_slots(stack: Stack) -> None:
     overview = _request("GET", f"{stack.env['FLINK_REST_URL']}/overview")
     assert overview["taskmanagers"] == 1
-    assert overview["slots-total"] == devstack.TASK_SLOTS == 4
+    assert overview["slots-total"] == devstack.TASK_SLOTS == 16
     assert overview["flink-version"] == devstack.FLINK_VERSION
 
 

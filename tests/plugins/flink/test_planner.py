@@ -81,3 +81,23 @@ def test_an_unreachable_cluster_says_where_it_looked():
     rest = FlinkRest("http://127.0.0.1:1", timeout=2)
     with pytest.raises(RemoteError, match=r"http://127\.0\.0\.1:1 did not answer GET /overview"):
         rest.overview()
+
+
+def test_a_job_that_never_runs_for_want_of_slots_says_so() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/overview":
+            return httpx.Response(
+                200, json={"slots-total": 4, "slots-available": 0, "jobs-running": 4}
+            )
+        # the job waits for resources: created, its tasks scheduled but none running
+        return httpx.Response(200, json={"state": "RUNNING", "status-counts": {"SCHEDULED": 2}})
+
+    rest = FlinkRest("http://flink:8081")
+    rest._client = httpx.Client(base_url=rest.url, transport=httpx.MockTransport(handler))
+    with pytest.raises(RemoteError) as caught:
+        rest.wait_until_running("abc", timeout=0.3)
+    assert caught.value.render() == (
+        "timed out after 0.3s waiting for job abc to run\n"
+        "  hint: the cluster has no free task slot (4 in all, 4 jobs running): add TaskManagers "
+        "or taskmanager.numberOfTaskSlots, lower the parallelism, or stop jobs"
+    )

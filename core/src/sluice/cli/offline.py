@@ -229,4 +229,12 @@ def init(directory: Path, name: str | None, debug: bool) -> None:
         created = scaffold(directory, name)
         for path in created:
             click.echo(f"created {path}")
-        click.echo(f"\nnext: cd {directory} && sluice dev up && sluice validate")
+        click.echo(
+            f"\nnext, on the local stack:\n"
+            f"  cd {directory}\n"
+            "  sluice dev up                       # Kafka and Flink on this machine\n"
+            "  set -a; . .sluice/dev/env; set +a   # their addresses\n"
+            "  python feed.py                      # creates the source topic, sends orders\n"
+            "  sluice apply                        # topics and Flink jobs\n"
+            "  sluice test                         # data tests on what arrived"
+        )

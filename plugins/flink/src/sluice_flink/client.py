@@ -240,8 +240,26 @@ class FlinkRest(_Http):
                 return job
             return None
 
-        job: dict[str, Any] = wait_for(f"job {job_id} to run", running, timeout)
+        try:
+            job: dict[str, Any] = wait_for(f"job {job_id} to run", running, timeout)
+        except RemoteError as error:
+            error.hint = error.hint or self._no_free_slot()
+            raise
         return job
+
+    def _no_free_slot(self) -> str | None:
+        """Why a job may never run: it waits for task slots that never free up."""
+        try:
+            overview = self.overview()
+        except RemoteError:
+            return None
+        if overview.get("slots-available") != 0:
+            return None
+        return (
+            f"the cluster has no free task slot ({overview.get('slots-total')} in all, "
+            f"{overview.get('jobs-running')} jobs running): add TaskManagers or "
+            "taskmanager.numberOfTaskSlots, lower the parallelism, or stop jobs"
+        )
 
 
 @dataclass(frozen=True)

@@ -62,9 +62,11 @@ TASKMANAGER = "flink-taskmanager"
 SQL_GATEWAY = "flink-sql-gateway"
 
 DEFAULT_PORTS = {"rest": 8081, "sql_gateway": 8083, "rpc": 6123}
-TASK_SLOTS = 4
+# Every job of a project takes a slot (parallelism 1): room for a project of a dozen jobs and
+# the tests' jobs beside it.
+TASK_SLOTS = 16
 JOBMANAGER_MEMORY = "1024m"
-TASKMANAGER_MEMORY = "1536m"
+TASKMANAGER_MEMORY = "3072m"
 SQL_GATEWAY_HEAP = "512m"
 HTTP_TIMEOUT = 2.0
 
