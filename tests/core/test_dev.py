@@ -148,6 +148,28 @@ def test_up_starts_in_dependency_order_and_writes_the_env(make_stack, lines, tmp
     assert not (tmp_path / ".sluice/dev/env").exists()
 
 
+def test_independent_services_start_side_by_side(make_stack, lines):
+    # A service is ready only once all three have been polled: started one after the other,
+    # the first would wait for the others forever and time out.
+    polled: set[str] = set()
+
+    def waits_for_the_others(name: str) -> DevService:
+        service = web_service(name)
+
+        def ready(d: Path) -> bool:
+            polled.add(name)
+            return polled == {"one", "two", "three"} and service.ready(d)
+
+        return DevService(name, service.command, ready, service.env, start_timeout=8)
+
+    stack = make_stack(*(("demo", waits_for_the_others(n)) for n in ("one", "two", "three")))
+    stack.up()
+
+    state = json.loads((stack.state_dir / "state.json").read_text())["services"]
+    assert set(state) == {"one", "two", "three"}  # no thread lost another's record
+    assert {s.state for s in stack.status()} == {"running"}
+
+
 def test_up_twice_starts_each_service_once(make_stack, lines):
     stack = make_stack(("demo", web_service("web")))
     stack.up()

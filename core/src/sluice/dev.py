@@ -26,8 +26,10 @@ import re
 import shlex
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -113,6 +115,12 @@ def order_services(services: Sequence[tuple[str, DevService]]) -> list[str]:
     Ties keep the order the plugins gave. Raises :class:`SluiceError` naming an unknown
     ``after`` entry or the services of a dependency cycle.
     """
+    return [name for wave in start_waves(services) for name in wave]
+
+
+def start_waves(services: Sequence[tuple[str, DevService]]) -> list[list[str]]:
+    """The services in waves: each wave needs only services of earlier waves, so the
+    services of one wave can start at the same time."""
     by_name = {service.name: (plugin, service) for plugin, service in services}
     for plugin, service in services:
         for dependency in service.after:
@@ -124,7 +132,7 @@ def order_services(services: Sequence[tuple[str, DevService]]) -> list[str]:
                     or "install the plugin that provides it, or fix the plugin's 'after'",
                 )
     waiting = {name: set(entry[1].after) for name, entry in by_name.items()}
-    ordered: list[str] = []
+    waves: list[list[str]] = []
     while waiting:
         free = [name for name, deps in waiting.items() if not deps]
         if not free:
@@ -132,12 +140,12 @@ def order_services(services: Sequence[tuple[str, DevService]]) -> list[str]:
                 f"dev services depend on each other in a cycle: {_find_cycle(waiting)}",
                 hint="fix the 'after' of one of these services",
             )
+        waves.append(free)
         for name in free:
-            ordered.append(name)
             del waiting[name]
         for deps in waiting.values():
             deps.difference_update(free)
-    return ordered
+    return waves
 
 
 def _find_cycle(waiting: Mapping[str, set[str]]) -> str:
@@ -176,6 +184,8 @@ class DevStack:
             self._services[service.name] = (plugin, service)
         # Popen objects of the processes this instance spawned, so they can be reaped.
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._state_lock = threading.Lock()
+        self._prepare_lock = threading.Lock()
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -211,13 +221,14 @@ class DevStack:
         :class:`RemoteError` carries the end of its log. Returns the environment written to
         ``.sluice/dev/env`` (merged from every running service).
         """
-        order = order_services(list(self._services.values()))
-        wanted = self._with_dependencies(only, order)
+        waves = start_waves(list(self._services.values()))
+        order = [name for wave in waves for name in wave]
+        wanted = set(self._with_dependencies(only, order))
         with self._locked():
             started: list[str] = []
             try:
-                for name in wanted:
-                    self._start_one(name, started)
+                for wave in waves:
+                    self._start_wave([name for name in wave if name in wanted], started)
             except BaseException as error:
                 # A half-started stack is worse than none: stop what this call started.
                 self._stop_many(list(reversed(started)), quiet=True)
@@ -271,6 +282,19 @@ class DevStack:
 
     # -- starting ------------------------------------------------------------------------
 
+    def _start_wave(self, names: Sequence[str], started: list[str]) -> None:
+        """Start ``names`` side by side (they do not need each other) and wait for them all."""
+        if len(names) <= 1:
+            for name in names:
+                self._start_one(name, started)
+            return
+        with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="dev-up") as pool:
+            futures = [pool.submit(self._start_one, name, started) for name in names]
+        for future in futures:
+            error = future.exception()
+            if error is not None:
+                raise error  # the first in plugin order; `up` stops all the wave started
+
     def _start_one(self, name: str, started: list[str]) -> None:
         """Make service ``name`` run and answer; append it to ``started`` if it is spawned."""
         plugin, service = self._services[name]
@@ -289,12 +313,13 @@ class DevStack:
                 self._wait_ready(name, service, record, None, time.monotonic())
                 return
             self.echo(f"{name}: recorded pid {record['pid']} is gone, starting it again")
-            del records[name]
-            self._save_state(records)
+            self._record(name, None)
 
         if service.prepare is not None:
-            self.echo(f"preparing {name} ...")
-            service.prepare(workdir)
+            # one at a time: preparing downloads into shared caches (Maven's among them)
+            with self._prepare_lock:
+                self.echo(f"preparing {name} ...")
+                service.prepare(workdir)
         argv = [str(part) for part in service.command(workdir)]
         extra_env = dict(service.process_env(workdir)) if service.process_env else {}
         log = self.log_path(name)
@@ -329,8 +354,7 @@ class DevStack:
             "proc_start": stat.start_ticks if stat else None,
             "stop_signal": int(service.stop_signal),
         }
-        records[name] = record
-        self._save_state(records)
+        self._record(name, record)
         self._wait_ready(name, service, record, process, began)
 
     def _wait_ready(
@@ -512,6 +536,16 @@ class DevStack:
             for name, record in services.items()
             if isinstance(record, dict) and isinstance(record.get("pid"), int)
         }
+
+    def _record(self, name: str, record: Mapping[str, Any] | None) -> None:
+        """Set (or with None, forget) the record of one service; safe across threads."""
+        with self._state_lock:
+            records = self._load_state()
+            if record is None:
+                records.pop(name, None)
+            else:
+                records[name] = record
+            self._save_state(records)
 
     def _save_state(self, records: Mapping[str, Any]) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
