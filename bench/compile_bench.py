@@ -7,12 +7,19 @@ cache present), and the growth factor from 1,000 to 10,000 models.
 
     .venv/bin/python bench/compile_bench.py            # 1,000 and 10,000 models
     .venv/bin/python bench/compile_bench.py 200 2000   # other sizes
+    .venv/bin/python bench/compile_bench.py 10000 --shapes chain --repeat 3
+
+``--repeat N`` reports the best of N cold and N warm compiles (the machine may be shared).
+``--against DIR`` compiles the same projects with another checkout of sluice too (for example
+``git worktree add /tmp/sluice-base HEAD~3``, or ``git archive`` into a folder), alternating
+the two so that both meet the same load, and prints the ratio: before/after in one run.
 
 Goals (issue 2): 10,000 models cold <= 5 s, 10k/1k <= 12x, warm 10,000 <= 1 s, --help <= 0.3 s.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -94,39 +101,87 @@ def write_project(root: Path, models: list[str], per_file: int = 100) -> None:
         )
 
 
-def timed(args: list[str], cwd: Path) -> float:
+def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
     started = time.perf_counter()
-    result = subprocess.run(
-        args, cwd=cwd, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"}
-    )
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         sys.exit(f"command failed: {' '.join(args)}\n{result.stdout}{result.stderr}")
     return elapsed
 
 
+def checkout_env(checkout: Path | None) -> dict[str, str]:
+    """The environment that makes ``python -m sluice...`` import sluice from ``checkout``.
+
+    The dev virtualenv installs the core and the plugins editable (paths in a .pth file), so
+    putting another checkout's source folders first on PYTHONPATH runs that checkout instead.
+    """
+    env = {**os.environ, "NO_COLOR": "1"}
+    if checkout is not None:
+        folders = [checkout / "core" / "src", *sorted(checkout.glob("plugins/*/src"))]
+        env["PYTHONPATH"] = os.pathsep.join(str(f.resolve()) for f in folders)
+    return env
+
+
+def cold_then_warm(root: Path, env: dict[str, str]) -> tuple[float, float]:
+    """One cold compile (no target/ at all) then one warm compile (unchanged project)."""
+    shutil.rmtree(root / "target", ignore_errors=True)
+    command = [*SLUICE, "compile", "--project-dir", str(root)]
+    return timed(command, root, env), timed(command, root, env)
+
+
+SHAPES = {"chain": chain, "layered": layered, "fan-out": fan_out}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("sizes", nargs="*", type=int, default=[1000, 10000])
+    parser.add_argument("--shapes", default=",".join(SHAPES), help="comma-separated: %(default)s")
+    parser.add_argument("--repeat", type=int, default=1, help="best of N compiles")
+    parser.add_argument("--against", type=Path, help="another sluice checkout to compare with")
+    return parser.parse_args()
+
+
 def main() -> None:
-    sizes = [int(a) for a in sys.argv[1:]] or [1000, 10000]
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus")
-    helps = [timed([*SLUICE, "--help"], Path.cwd()) for _ in range(5)]
-    print(f"sluice --help: best {min(helps):.3f} s of 5")
-    shapes = {"chain": chain, "layered joins": layered, "fan-out": fan_out}
+    args = parse_args()
+    shapes = {name: SHAPES[name] for name in args.shapes.split(",")}
+    runs = {"this": checkout_env(None)}
+    if args.against is not None:
+        runs = {"against": checkout_env(args.against), **runs}
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, best of {args.repeat}")
+    for label, env in runs.items():
+        helps = [timed([*SLUICE, "--help"], Path.cwd(), env) for _ in range(5)]
+        print(f"{label:<8} sluice --help: best {min(helps):.3f} s of 5")
     work = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
     try:
         for shape, make in shapes.items():
-            cold_by_size = {}
-            for size in sizes:
-                root = work / f"{shape.replace(' ', '_')}_{size}"
+            cold_by_size: dict[str, dict[int, float]] = {label: {} for label in runs}
+            for size in args.sizes:
+                root = work / f"{shape}_{size}"
                 write_project(root, make(size))
-                cold = timed([*SLUICE, "compile", "--project-dir", str(root)], root)
-                warm = timed([*SLUICE, "compile", "--project-dir", str(root)], root)
-                cold_by_size[size] = cold
-                print(f"{shape:<14} {size:>6} models: cold {cold:6.2f} s   warm {warm:5.2f} s")
-            if len(sizes) >= 2:
-                low, high = sizes[0], sizes[-1]
-                print(
-                    f"{shape:<14} growth {low}->{high}: x{cold_by_size[high] / cold_by_size[low]:.1f} (size x{high / low:g})"
-                )
+                times: dict[str, list[tuple[float, float]]] = {label: [] for label in runs}
+                for _ in range(args.repeat):  # alternate, so both checkouts meet the same load
+                    for label, env in runs.items():
+                        times[label].append(cold_then_warm(root, env))
+                for label in runs:
+                    cold = min(c for c, _ in times[label])
+                    warm = min(w for _, w in times[label])
+                    cold_by_size[label][size] = cold
+                    print(
+                        f"{label:<8} {shape:<8} {size:>6} models: cold {cold:6.2f} s   "
+                        f"warm {warm:5.2f} s"
+                    )
+                if args.against is not None:
+                    ratio = cold_by_size["against"][size] / cold_by_size["this"][size]
+                    print(f"{'':<8} {shape:<8} {size:>6} models: cold x{ratio:.2f} faster")
+            if len(args.sizes) >= 2:
+                low, high = args.sizes[0], args.sizes[-1]
+                for label in runs:
+                    growth = cold_by_size[label][high] / cold_by_size[label][low]
+                    print(
+                        f"{label:<8} {shape:<8} growth {low}->{high}: x{growth:.1f} "
+                        f"(size x{high / low:g})"
+                    )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
