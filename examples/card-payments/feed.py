@@ -62,7 +62,9 @@ def merchants(count: int, rng: random.Random) -> list[dict[str, Any]]:
     ]
 
 
-def payment(number: int, merchant_ids: list[str], when: datetime, rng: random.Random) -> dict[str, Any]:
+def payment(
+    number: int, merchant_ids: list[str], when: datetime, rng: random.Random
+) -> dict[str, Any]:
     amount = round(rng.lognormvariate(4.0, 1.4), 2)
     currency = rng.choice(CURRENCIES)
     roll = rng.random()
@@ -70,6 +72,8 @@ def payment(number: int, merchant_ids: list[str], when: datetime, rng: random.Ra
         amount = -amount  # a refund sent to the wrong topic
     elif roll < 0.10:
         currency = "XXX"  # a test currency
+    elif roll < 0.13:
+        amount = round(rng.uniform(5_000, 20_000), 2)  # for the fraud team's review
     return {
         "payment_id": f"pay-{number:06d}",
         "card_number": "4" + "".join(rng.choice("0123456789") for _ in range(15)),
@@ -86,27 +90,46 @@ def is_valid(record: dict[str, Any]) -> bool:
     return record["amount"] > 0 and record["currency"] in CURRENCIES
 
 
-def feed(bootstrap: str, payments: int, merchant_count: int, rate: float, seed: int) -> dict[str, int]:
+def generate(
+    payments: int, merchant_count: int, seed: int, start: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The merchants and the payments (a quarter of a second apart from ``start``)."""
     rng = random.Random(seed)
+    directory = merchants(merchant_count, rng)
+    ids = [merchant["merchant_id"] for merchant in directory]
+    stream = [
+        payment(number, ids, start + timedelta(milliseconds=250 * number), rng)
+        for number in range(1, payments + 1)
+    ]
+    return directory, stream
+
+
+def send(
+    bootstrap: str, directory: list[dict[str, Any]], stream: list[dict[str, Any]], rate: float = 0
+) -> None:
+    """Produce the merchants (keyed by id), then the payments (keyed by payment id)."""
     ensure_topics(AdminClient({"bootstrap.servers": bootstrap}))
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20})
-    directory = merchants(merchant_count, rng)
     for merchant in directory:
         producer.produce(MERCHANTS_TOPIC, key=merchant["merchant_id"], value=json.dumps(merchant))
-    ids = [merchant["merchant_id"] for merchant in directory]
-    start = datetime.now(UTC).replace(tzinfo=None)
-    valid = 0
-    for number in range(1, payments + 1):
-        record = payment(number, ids, start + timedelta(milliseconds=250 * number), rng)
-        valid += is_valid(record)
+    for number, record in enumerate(stream, start=1):
         producer.produce(PAYMENTS_TOPIC, key=record["payment_id"], value=json.dumps(record))
         producer.poll(0)
         if rate:
             time.sleep(1 / rate)
         if number % 100 == 0:
-            print(f"  produced {number}/{payments} payments", flush=True)
+            print(f"  produced {number}/{len(stream)} payments", flush=True)
     if producer.flush(30):
         raise KafkaException("some records were not delivered within 30 s")
+
+
+def feed(
+    bootstrap: str, payments: int, merchant_count: int, rate: float, seed: int
+) -> dict[str, int]:
+    start = datetime.now(UTC).replace(tzinfo=None)
+    directory, stream = generate(payments, merchant_count, seed, start)
+    send(bootstrap, directory, stream, rate)
+    valid = sum(is_valid(record) for record in stream)
     return {"merchants": merchant_count, "payments": payments, "valid": valid}
 
 
