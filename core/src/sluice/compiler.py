@@ -17,6 +17,7 @@ from sluice.errors import Location, ProjectErrors, SluiceError
 from sluice.governance import check_governance
 from sluice.graph import CycleError, Graph
 from sluice.manifest import Manifest
+from sluice.memory import collector_paused
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact, ConfigSection
 from sluice.plugin.manager import PluginManager
@@ -57,7 +58,17 @@ def compile_project(
     cache: CompileCache | None = None,
 ) -> Manifest:
     """Compile ``project`` into a manifest; all user errors of a stage are raised together."""
-    cache = cache or CompileCache()
+    with collector_paused():
+        return _compile(project, manager, capabilities, sections, cache or CompileCache())
+
+
+def _compile(
+    project: Project,
+    manager: PluginManager,
+    capabilities: Capabilities,
+    sections: Sequence[tuple[str, ConfigSection]] | None,
+    cache: CompileCache,
+) -> Manifest:
     sections = manager.config_sections() if sections is None else sections
     kinds = manager.materializations()
     test_types = manager.test_types() if project.tests else {}

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from sluice import __version__
 from sluice.graph import Graph
+from sluice.memory import collector_paused
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
 from sluice.selection import NodeFacts
@@ -132,6 +133,10 @@ class Manifest:
         that no node produces any more are removed (an index under ``target/.cache`` records
         what sluice wrote, so nothing else in ``target/`` is touched).
         """
+        with collector_paused():
+            return self._write(target)
+
+    def _write(self, target: Path) -> list[Path]:
         redact = self.project.redact
         manifest = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), default=str)
         files = {"manifest.json": redact(manifest) + "\n"}

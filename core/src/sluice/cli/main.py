@@ -37,6 +37,9 @@ for command in (
 
 
 def main() -> None:
+    from sluice.memory import one_command_per_process
+
+    one_command_per_process()
     cli(prog_name="sluice")
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from sluice.errors import Location, ProjectError, ProjectErrors, did_you_mean
 from sluice.hints import distribution_for_section
+from sluice.memory import collector_paused
 from sluice.plugin.api import ConfigSection
 from sluice.project import schema
 from sluice.project.files import ENV_VAR, FOLDERS, PROJECT_FILES, discover
@@ -143,6 +144,17 @@ def load_project(
     yaml_cache: dict[str, YamlDocument] | None = None,
 ) -> Project:
     """Read, interpolate and validate the project in ``root``."""
+    with collector_paused():
+        return _load(root, env, sections, environ, yaml_cache)
+
+
+def _load(
+    root: Path,
+    env: str | None,
+    sections: Sequence[tuple[str, ConfigSection]],
+    environ: Mapping[str, str] | None,
+    yaml_cache: dict[str, YamlDocument] | None,
+) -> Project:
     root = root.resolve()
     environ = os.environ if environ is None else environ
     env = env or environ.get(ENV_VAR) or None
