@@ -15,6 +15,7 @@ from sluice.capabilities import Capabilities, configured
 from sluice.hints import FIRST_PARTY
 from sluice.plugin.api import ConfigSection, Materialization
 from sluice.plugin.manager import PluginManager
+from sluice.reference import key_table
 
 YES, NO = "yes", "-"
 T = TypeVar("T")
@@ -169,6 +170,21 @@ def render_capability_reference(registrations: Registrations | None = None) -> s
     features += [(p, f"`sluice dev up` service `{name}`") for p, name in found.dev_services]
     for plugin, feature in features:
         lines.append(_row([feature, f"`{plugin}`"], [plugin in stack.plugins for stack in columns]))
+    lines += ["", "## Settings each plugin owns", ""]
+    lines += [
+        "Each plugin validates its own blocks of the project: `runtime.<key>` once per project,",
+        "and a block of each model (or source, or test) that uses it. Unknown keys are errors.",
+    ]
+    for plugin, section in found.sections:
+        path = (
+            f"runtime.{section.key}"
+            if section.scope == "runtime"
+            else (f"{section.scope}s[].{section.key}")
+        )
+        lines += ["", f"### `{path}` ({found.distributions[plugin]})", ""]
+        if section.description:
+            lines += [section.description[:1].upper() + section.description[1:] + ".", ""]
+        lines += ["| key | type | default |", "| --- | --- | --- |", *key_table(section.model)]
     lines += ["", "## Distributions", "", "| plugin | install |", "| --- | --- |"]
     for plugin in found.plugins:
         lines.append(f"| `{plugin}` | `pip install {found.distributions[plugin]}` |")

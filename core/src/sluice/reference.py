@@ -94,13 +94,20 @@ def render_reference() -> str:
             "| key | type | default |",
             "| --- | --- | --- |",
         ]
-        for name, info in model.model_fields.items():
-            if info.exclude:
-                continue
-            lines.append(
-                f"| `{info.alias or name}` | {_type_text(info.annotation)} | {_default_text(info)} |"
-            )
+        lines += key_table(model)
     return "\n".join(lines) + "\n"
+
+
+def key_table(model: type[BaseModel]) -> list[str]:
+    """The rows of a ``| key | type | default |`` table of ``model``'s keys."""
+    rows = []
+    for name, info in model.model_fields.items():
+        if info.exclude:
+            continue
+        rows.append(
+            f"| `{info.alias or name}` | {_type_text(info.annotation)} | {_default_text(info)} |"
+        )
+    return rows
 
 
 if __name__ == "__main__":

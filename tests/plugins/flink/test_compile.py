@@ -379,3 +379,52 @@ def test_runtime_flink_needs_an_http_url(sluice_project):
         """,
     )
     assert "runtime.flink: rest_url: 'flink:8081' is not an http:// or https:// URL" in output
+
+
+def test_an_exactly_once_job_writes_in_transactions_and_its_readers_read_committed(
+    sluice_project,
+):
+    target = compile_ok(
+        sluice_project,
+        """
+  - name: big_orders
+    flink: { delivery: exactly-once }
+    sql: SELECT order_id, amount, ts FROM {{ source("orders") }} WHERE amount > 100
+  - name: per_minute
+    sql: |
+      SELECT window_start, COUNT(*) AS orders
+      FROM TABLE(TUMBLE(TABLE {{ ref("big_orders") }}, DESCRIPTOR(ts), INTERVAL '1' MINUTE))
+      GROUP BY window_start, window_end
+""",
+    )
+    writer = (target / "big_orders.sql").read_text()
+    assert "'sink.delivery-guarantee' = 'exactly-once'" in writer
+    # one prefix per job: two jobs sharing one would fence each other's transactions
+    assert "'sink.transactional-id-prefix' = 'sluice.shop.big_orders'" in writer
+    assert "'properties.transaction.timeout.ms' = '600000'" in writer
+    assert "isolation.level" not in writer  # the source is not written in transactions
+    reader = (target / "per_minute.sql").read_text()
+    assert "'properties.isolation.level' = 'read_committed'" in reader
+    assert "sink.delivery-guarantee" not in reader  # per_minute keeps the default
+
+
+def test_runtime_flink_delivery_is_every_jobs_default(sluice_project):
+    project = sluice_project(
+        {
+            "stream_project.yml": PROJECT.replace(
+                'flink: { rest_url: "http://flink:8081" }',
+                'flink: { rest_url: "http://flink:8081", delivery: exactly-once }',
+            )
+            + """
+  - name: big_orders
+    sql: SELECT order_id, amount, ts FROM {{ source("orders") }} WHERE amount > 100
+  - name: small_orders
+    flink: { delivery: at-least-once }
+    sql: SELECT order_id, amount, ts FROM {{ source("orders") }} WHERE amount <= 100
+"""
+        }
+    )
+    assert project.run("compile").exit_code == 0
+    target = project.path / "target" / "flink"
+    assert "'sink.delivery-guarantee' = 'exactly-once'" in (target / "big_orders.sql").read_text()
+    assert "sink.delivery-guarantee" not in (target / "small_orders.sql").read_text()

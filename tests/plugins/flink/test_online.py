@@ -10,6 +10,7 @@ did is checked through its REST API. Run with ``-s`` to see submit and upgrade t
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -67,13 +68,14 @@ def produce(env: Env, topic: str, records: list[dict[str, Any]]) -> None:
 class Reader:
     """Reads a topic from its start, in a group of its own, across several checks."""
 
-    def __init__(self, env: Env, topic: str) -> None:
+    def __init__(self, env: Env, topic: str, isolation: str = "read_uncommitted") -> None:
         self.consumer = Consumer(
             {
                 "bootstrap.servers": env["KAFKA_BOOTSTRAP"],
                 "group.id": _unique("reader"),
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
+                "isolation.level": isolation,
             }
         )
         self.consumer.subscribe([topic])
@@ -251,6 +253,62 @@ def test_a_filter_job_runs_is_left_alone_and_upgrades_with_a_savepoint(
             json.loads((project.path / "target" / "run_results.json").read_text())
         ), out
         assert all(j["state"] != "RUNNING" for j in jobs_named(env, f"sluice.{name}.big_orders"))
+    finally:
+        reader.close()
+        stop_jobs_of(env, name)
+
+
+def test_an_exactly_once_job_upgrades_while_records_arrive_without_loss_or_duplicates(
+    env: Env, sluice_project: MakeProject
+) -> None:
+    name = _unique("shop")
+    source, output = _unique("orders"), _unique("big")
+    create_topics(env, source, output)
+
+    def model(condition: str) -> str:
+        text = filter_model(output, condition)
+        return text.replace(
+            "    materialized: flink\n",
+            "    materialized: flink\n    flink: { delivery: exactly-once }\n",
+        )
+
+    project = sluice_project(
+        {"stream_project.yml": project_yaml(name, source, model("amount > 100"))}
+    )
+    reader = Reader(env, output, isolation="read_committed")
+    try:
+        run_ok(project, env, "apply")
+        produce(env, source, [order(f"o{i}", "ann", 150 + i) for i in range(30)])
+        assert len(reader.until(30)) == 30
+
+        # the upgrade (a changed filter, through a savepoint) runs while records keep coming
+        project.write(
+            {
+                "stream_project.yml": project_yaml(
+                    name, source, model("amount > 100 OR customer = 'vip'")
+                )
+            }
+        )
+        during = [order(f"d{i}", "bob", 300 + i) for i in range(120)]
+
+        def keep_producing() -> None:
+            for start in range(0, len(during), 10):
+                produce(env, source, during[start : start + 10])
+                time.sleep(0.25)
+
+        producer = threading.Thread(target=keep_producing)
+        producer.start()
+        out = run_ok(project, env, "apply")
+        producer.join()
+        assert "restored from savepoint" in json.dumps(
+            json.loads((project.path / "target" / "run_results.json").read_text())
+        ), out
+        produce(env, source, [order("a1", "vip", 5), order("a2", "gus", 7)])
+
+        rows = reader.until(30 + len(during) + 1)
+        ids = sorted(r["order_id"] for r in rows)
+        expected = sorted([f"o{i}" for i in range(30)] + [r["order_id"] for r in during] + ["a1"])
+        assert ids == expected, "lost or duplicated records across the upgrade"
     finally:
         reader.close()
         stop_jobs_of(env, name)

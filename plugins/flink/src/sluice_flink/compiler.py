@@ -23,6 +23,8 @@ from sluice_flink.config import FlinkModelConfig
 from sluice_flink.ddl import Table, column_type, identifier, set_statement
 from sluice_flink.options import IDLE_TIMEOUT, format_options, kafka_connection
 
+TRANSACTION_TIMEOUT_MS = 600_000
+
 PLUGIN = "flink"
 JOB_KINDS = frozenset({"flink", "topic"})  # kinds whose topic a Flink job fills
 READABLE_KINDS = frozenset({"flink", "topic"})  # models whose output is a real Kafka topic
@@ -82,6 +84,25 @@ def compile_job(node: Node, context: CompileContext) -> Artifact | None:
     return Artifact(PLUGIN, "job", pipeline, spec, file=f"{node.name}.sql", text=text)
 
 
+def delivery(node: Node, context: CompileContext) -> str:
+    """What the sink of ``node``'s job promises (its flink: block, else runtime.flink)."""
+    settings: FlinkModelConfig | None = getattr(node.spec, "extensions", {}).get("flink")
+    if settings is not None and settings.delivery is not None:
+        return settings.delivery
+    return getattr(context.runtime.get("flink"), "delivery", None) or "at-least-once"
+
+
+def exactly_once_sink(pipeline: str) -> dict[str, str]:
+    """Transactional writes, one transactional id prefix per job (never shared by two jobs)."""
+    return {
+        "sink.delivery-guarantee": "exactly-once",
+        "sink.transactional-id-prefix": pipeline,
+        # under the brokers' transaction.max.timeout.ms (15 minutes unless raised), above
+        # any checkpoint interval plus restart that a healthy job takes
+        "properties.transaction.timeout.ms": str(TRANSACTION_TIMEOUT_MS),
+    }
+
+
 def spec_hash(statements: list[str], parallelism: int | None) -> str:
     """What a running job is compared with: a changed hash means the job must be upgraded."""
     payload = json.dumps({"statements": statements, "parallelism": parallelism}, sort_keys=True)
@@ -138,6 +159,9 @@ def input_table(
         options["scan.startup.mode"] = "group-offsets"
         options["properties.auto.offset.reset"] = "earliest"
         options |= format_options(fmt, context.runtime, where, read=True)
+    if _written_exactly_once(upstream, context):
+        # records of aborted or open transactions are never read
+        options["properties.isolation.level"] = "read_committed"
     if watermark is not None:
         options["scan.watermark.idle-timeout"] = IDLE_TIMEOUT
     return Table(
@@ -146,6 +170,15 @@ def input_table(
         options,
         watermark,
         [identifier(k, "column", upstream_where) for k in primary_key],
+    )
+
+
+def _written_exactly_once(upstream: Node, context: CompileContext) -> bool:
+    return (
+        upstream.resource_type == "model"
+        and upstream.materialized in JOB_KINDS
+        and upstream.sql is not None
+        and delivery(upstream, context) == "exactly-once"
     )
 
 
@@ -248,6 +281,8 @@ def output_table(node: Node, connection: Mapping[str, str], context: CompileCont
     else:
         options = {"connector": "kafka", **options}
         options |= format_options(fmt, context.runtime, where, read=False)
+    if delivery(node, context) == "exactly-once":
+        options |= exactly_once_sink(f"sluice.{context.project.info.name}.{node.name}")
     return Table(
         name, columns, options, None, [identifier(k, "column", where) for k in primary_key]
     )

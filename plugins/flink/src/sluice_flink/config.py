@@ -10,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sluice.project.schema import ConfigMap, Duration, parse_duration_ms
 
 Upgrade = Literal["savepoint", "stateless", "fail"]
+# What a job's Kafka sink promises: at-least-once writes at once (a restart may repeat records);
+# exactly-once writes in transactions committed on each checkpoint, so readers that read
+# committed records only see each record once, a checkpoint interval later.
+Delivery = Literal["at-least-once", "exactly-once"]
 
 
 class _Section(BaseModel):
@@ -34,6 +38,7 @@ class FlinkConfig(_Section):
     # Kafka sources commit their offsets on checkpoints: without them a job restarted without
     # a savepoint ("upgrade: stateless") would read its inputs again from the start
     checkpoint_interval: Duration = "10s"
+    delivery: Delivery = "at-least-once"  # the default of every job's sink
 
     @field_validator("checkpoint_interval")
     @classmethod
@@ -52,6 +57,7 @@ class FlinkModelConfig(_Section):
 
     parallelism: Annotated[int, Field(ge=1)] | None = None
     upgrade: Upgrade = "savepoint"
+    delivery: Delivery | None = None  # runtime.flink.delivery when not set
     state_ttl: Duration | None = None
     config: ConfigMap = Field(default_factory=dict)  # extra `SET 'key' = 'value'` options
 
