@@ -256,13 +256,21 @@ def status(select: tuple[str, ...], exclude: tuple[str, ...], **kwargs: Any) -> 
                 )
             )
             return
-        for item in sorted(items, key=lambda i: (i.node, i.plugin, i.resource)):
-            detail = ", ".join(f"{k}={v}" for k, v in sorted(item.detail.items()))
-            click.echo(
-                session.project.redact(
-                    f"{item.node:<40} {item.plugin:<10} {item.resource:<40} {item.state:<10} {detail}".rstrip()
-                )
+        rows = [
+            (
+                i.node,
+                i.plugin,
+                i.resource,
+                i.state,
+                ", ".join(f"{k}={v}" for k, v in sorted(i.detail.items())),
             )
+            for i in sorted(items, key=lambda i: (i.node, i.plugin, i.resource))
+        ]
+        # columns as wide as their longest cell, so long job names never shift the others
+        widths = [max((len(row[n]) for row in rows), default=0) for n in range(4)]
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+            click.echo(session.project.redact("  ".join([*cells, row[4]]).rstrip()))
 
 
 @click.command(name="test")
