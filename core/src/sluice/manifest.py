@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -140,19 +139,26 @@ class Manifest:
         redact = self.project.redact
         manifest = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), default=str)
         files = {"manifest.json": redact(manifest) + "\n"}
+        for relative, text in self._artifact_texts():
+            files[relative] = redact(text)
+        _sync(target, files)
+        return [target / relative for relative in files]
+
+    def _artifact_texts(self) -> list[tuple[str, str]]:
+        """Each readable artifact file (``<plugin>/<file>``) and its text, by path."""
         grouped: dict[str, list[Artifact]] = {}
         for artifact in self.all_artifacts():
             if artifact.file:
                 grouped.setdefault(f"{artifact.plugin}/{artifact.file}", []).append(artifact)
+        texts = []
         for relative, items in sorted(grouped.items()):
             if len(items) == 1 and items[0].text is not None:
                 text = items[0].text
             else:
                 specs = [dict(a.spec) for a in sorted(items, key=lambda a: a.name)]
                 text = json.dumps(specs, indent=2, sort_keys=True, default=str) + "\n"
-            files[relative] = redact(text)
-        _sync(target, files)
-        return [target / relative for relative in files]
+            texts.append((relative, text))
+        return texts
 
 
 def _sync(target: Path, files: Mapping[str, str]) -> None:
@@ -163,21 +169,53 @@ def _sync(target: Path, files: Mapping[str, str]) -> None:
         previous = {}
     current = {}
     changed = []
+    existing = _Listings(target)
     for relative, text in files.items():
-        digest = hashlib.sha1(text.encode("utf-8")).hexdigest()
+        content = text.encode("utf-8")
+        digest = hashlib.sha1(content).hexdigest()
         current[relative] = digest
-        path = target / relative
-        if previous.get(relative) != digest or not path.is_file():
-            changed.append((path, text))
+        if previous.get(relative) != digest or not existing.has(relative):
+            changed.append((target / relative, text))
     for folder in {path.parent for path, _ in changed}:
         folder.mkdir(parents=True, exist_ok=True)
-    # file creation waits on the file system more than on Python: a few threads overlap it
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(lambda item: item[0].write_text(item[1], encoding="utf-8"), changed))
+    for path, text in changed:
+        _write_file(path, text)
     for relative in previous.keys() - current.keys():
         (target / relative).unlink(missing_ok=True)
     index_path.parent.mkdir(parents=True, exist_ok=True)
     index_path.write_text(json.dumps(current, sort_keys=True), encoding="utf-8")
+
+
+class _Listings:
+    """Which files exist, from one directory listing per folder instead of a stat per file."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.files: dict[str, set[str]] = {}
+
+    def has(self, relative: str) -> bool:
+        folder, _, name = relative.rpartition("/")
+        if folder not in self.files:
+            try:
+                with os.scandir(self.target / folder) as entries:
+                    self.files[folder] = {e.name for e in entries if e.is_file()}
+            except OSError:
+                self.files[folder] = set()
+        return name in self.files[folder]
+
+
+def _write_file(path: Path, text: str) -> None:
+    """``path.write_text(text, encoding="utf-8")`` without a text-mode file object, which
+    costs more than the write itself for a small file."""
+    if os.linesep != "\n":
+        text = text.replace("\n", os.linesep)
+    content = memoryview(text.encode("utf-8"))
+    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    try:
+        while content:
+            content = content[os.write(handle, content) :]
+    finally:
+        os.close(handle)
 
 
 def _generated_at(project: Project) -> str:
