@@ -45,6 +45,10 @@ if "outputDirectory" in options:
     pom = Path(args[args.index("-f") + 1]).read_text()
     if "<exclusions>" not in pom:
         (out / "c-3.0.jar").write_bytes(b"c" + content)
+elif "package" in args:
+    target = Path(args[args.index("-f") + 1]).parent / "target"
+    target.mkdir(exist_ok=True)
+    (target / "built.jar").write_bytes(content)
 else:
     dest = Path(options["dest"])
     buffer = io.BytesIO()
@@ -202,6 +206,22 @@ def test_mvn_failure_names_the_cause(fake_mvn: Path, monkeypatch: pytest.MonkeyP
         maven.resolve(COORDS)
     assert "Could not find artifact x:y:1" in caught.value.message
     assert "re-run Maven" not in caught.value.message
+
+
+def test_package_builds_a_project_in_place_and_names_it_when_it_fails(
+    fake_mvn: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "helper"
+    project.mkdir()
+    (project / "pom.xml").write_text("<project/>", encoding="utf-8")
+    maven.package(project, "the helper jar", {"flink.version": "2.2.1"})
+    assert (project / "target" / "built.jar").is_file()
+    call = fake_mvn.read_text().split()
+    assert call[-1] == "package" and "-Dflink.version=2.2.1" in call and "-C" in call
+
+    monkeypatch.setenv("FAKE_MVN_FAIL", "1")
+    with pytest.raises(RemoteError, match="mvn could not build the helper jar"):
+        maven.package(project, "the helper jar")
 
 
 def test_unpack_refuses_paths_outside(tmp_path: Path) -> None:

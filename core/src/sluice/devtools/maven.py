@@ -54,6 +54,7 @@ __all__ = [
     "cache_root",
     "fetch_and_unpack",
     "mvn_executable",
+    "package",
     "resolve",
 ]
 
@@ -240,6 +241,20 @@ def fetch_and_unpack(coordinate: str, dest: Path | None = None) -> Path:
     if dest is None:
         return root
     return _link_dir(root, Path(dest))
+
+
+def package(project: Path, what: str, properties: Mapping[str, str] | None = None) -> None:
+    """Build the Maven project in ``project`` with ``mvn -q package`` (output in its ``target/``).
+
+    For small helper jars that sluice compiles itself. Plugins and dependencies come from the
+    user's local repository (``~/.m2``, or ``$SLUICE_MAVEN_REPO``) with strict checksums, as
+    for :func:`resolve`; ``properties`` become ``-Dkey=value``; ``what`` names the build in
+    errors.
+    """
+    defines = [f"-D{key}={value}" for key, value in sorted((properties or {}).items())]
+    _run_mvn(
+        ["-f", str(project / "pom.xml"), *defines, "package"], project, [], task=f"build {what}"
+    )
 
 
 # -- cache entries -----------------------------------------------------------------------
@@ -492,6 +507,7 @@ def _run_mvn(
     *,
     repository: Path | None = None,
     strict_checksums: bool = True,
+    task: str | None = None,
 ) -> None:
     checksums = "-C" if strict_checksums else "-c"  # fail on a wrong checksum, or only warn
     argv = [mvn_executable(), "-q", "-B", checksums, "-Dstyle.color=never", *args]
@@ -500,7 +516,7 @@ def _run_mvn(
         argv.append(f"-Dmaven.repo.local={repository}")
     elif repo:  # a separate local repository, e.g. for a CI cache or a cold-start measurement
         argv.append(f"-Dmaven.repo.local={Path(repo).expanduser()}")
-    what = ", ".join(map(str, coords)) or "nothing"
+    task = task or "fetch " + (", ".join(map(str, coords)) or "nothing")
     try:
         done = subprocess.run(
             argv,
@@ -513,7 +529,7 @@ def _run_mvn(
         )
     except subprocess.TimeoutExpired as error:
         raise RemoteError(
-            f"mvn did not finish fetching {what} within {MVN_TIMEOUT_SECONDS:g}s",
+            f"mvn did not {task} within {MVN_TIMEOUT_SECONDS:g}s",
             hint="check the network and your Maven settings (~/.m2/settings.xml), then retry",
         ) from error
     if done.returncode != 0:
@@ -521,7 +537,7 @@ def _run_mvn(
         errors = [line for line in output if _useful_error(line)] or output
         tail = "\n  ".join(errors[:12])
         raise RemoteError(
-            f"mvn could not fetch {what} (exit code {done.returncode}):\n  {tail}",
+            f"mvn could not {task} (exit code {done.returncode}):\n  {tail}",
             hint="the command was: " + " ".join(argv),
         )
 
