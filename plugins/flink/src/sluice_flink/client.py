@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Self
 
 import httpx
@@ -29,11 +30,16 @@ TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "CANCELED"})
 
 
 class FlinkError(RemoteError):
-    """A request Flink answered with an error; ``server`` is what it said (secrets masked)."""
+    """A request Flink answered with an error; ``server`` is what it said (secrets masked).
 
-    def __init__(self, message: str, server: str) -> None:
+    ``trace`` is the whole answer (every stack trace, secrets masked), for callers that look
+    for a line of their own in it.
+    """
+
+    def __init__(self, message: str, server: str, trace: str = "") -> None:
         super().__init__(message)
         self.server = server
+        self.trace = trace
 
 
 def _mask(text: str, secrets: Sequence[str]) -> str:
@@ -91,9 +97,22 @@ class _Http:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def request(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+        files: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """One request (a JSON ``body``, or multipart ``files`` as httpx takes them); its JSON
+        answer. Every call to the server goes through here (the bench times Flink by it)."""
+        options: dict[str, Any] = {"files": files} if files is not None else {"json": body}
+        if timeout is not None:  # else the client's (httpx reads None as "wait forever")
+            options["timeout"] = timeout
         try:
-            response = self._client.request(method, path, json=body)
+            response = self._client.request(method, path, **options)
         except httpx.HTTPError as exc:
             raise RemoteError(
                 f"{self.what} at {self.url} did not answer {method} {path}: "
@@ -105,6 +124,7 @@ class _Http:
             raise FlinkError(
                 f"{self.what} refused {method} {path} ({response.status_code}): {message}",
                 message,
+                _mask(response.text, self.secrets),
             )
         if not response.content:
             return None
@@ -181,6 +201,32 @@ class FlinkRest(_Http):
             line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by:")
         ]
         return _mask(causes[-1] if causes else lines[0], self.secrets)
+
+    def jars(self) -> list[dict[str, Any]]:
+        """The jars uploaded to the cluster (``GET /jars``), each with its ``id`` and ``name``."""
+        data = self.request("GET", "/jars") or {}
+        files: list[dict[str, Any]] = data.get("files", [])
+        return files
+
+    def upload_jar(self, path: Path, name: str) -> str:
+        """Upload a jar under ``name`` (``POST /jars/upload``, multipart ``jarfile``); its id."""
+        with path.open("rb") as handle:
+            part = (name, handle, "application/x-java-archive")
+            answer = self.request("POST", "/jars/upload", files={"jarfile": part}) or {}
+        stored = str(answer.get("filename") or "")
+        if answer.get("status") != "success" or not stored:
+            raise RemoteError(f"Flink did not take the jar {name}: {json.dumps(answer)[:300]}")
+        # the id is the file name the JobManager stored it under: <uuid>_<name>
+        return stored.replace("\\", "/").rsplit("/", 1)[-1]
+
+    def run_jar(self, jar_id: str, body: Mapping[str, Any], timeout: float) -> str:
+        """Run an uploaded jar's main class (``POST /jars/{id}/run``); the id of its job."""
+        answer = self.request("POST", f"/jars/{jar_id}/run", body, timeout=timeout) or {}
+        if not answer.get("jobid"):
+            raise RemoteError(
+                f"Flink ran jar {jar_id} but named no job: {json.dumps(answer)[:300]}"
+            )
+        return str(answer["jobid"])
 
     def cancel(self, job_id: str) -> None:
         self.request("PATCH", f"/jobs/{job_id}?mode=cancel")

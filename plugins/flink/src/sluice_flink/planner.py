@@ -9,9 +9,12 @@ as ``sluice.spec-hash`` is accepted by the gateway but appears in neither the jo
 anywhere else the REST API shows; the job name must stay exactly the pipeline name.) A job
 carrying that parameter is one sluice submitted: only such jobs are ever deleted as orphans.
 
-Isolation. Every job is submitted in a SQL Gateway session of its own, opened with the job's
-properties and closed afterwards, so a ``SET`` of one job (``pipeline.name``, parallelism,
-options) never reaches another.
+Submission. With ``runtime.flink.sql_gateway_url``, every job is submitted in a SQL Gateway
+session of its own, opened with the job's properties and closed afterwards, so a ``SET`` of one
+job (``pipeline.name``, parallelism, options) never reaches another. With only ``rest_url``,
+jobs go through Flink's REST API and sluice's SQL-runner jar (:mod:`sluice_flink.runner`): each
+run of the jar has a TableEnvironment of its own, and the same properties are the run's
+configuration, so a job has the same name and recorded hash whichever way it was submitted.
 
 Upgrades. A running job whose hash differs is replaced according to the model's ``upgrade:``:
 ``savepoint`` stops it with a savepoint and resubmits from it (``execution.savepoint.path``),
@@ -38,6 +41,7 @@ from sluice.nodes import Node
 from sluice.plugin.api import ApplyResult, Artifact, Change, ProbeResult, StatusItem
 from sluice.project.variables import secret_values
 from sluice.runtime import RunContext
+from sluice_flink import runner
 from sluice_flink.client import TERMINAL_STATES, FlinkError, FlinkRest, SqlGateway
 from sluice_flink.config import FlinkConfig
 
@@ -83,6 +87,11 @@ def _gateway(context: RunContext, config: FlinkConfig) -> Iterator[SqlGateway]:
         client.close()
 
 
+def submission_path(config: FlinkConfig) -> str:
+    """``gateway`` when runtime.flink has a SQL Gateway, else ``rest`` (the runner jar)."""
+    return "gateway" if config.sql_gateway_url else "rest"
+
+
 def _savepoint_dir(config: FlinkConfig, cluster: Mapping[str, str]) -> str | None:
     if config.savepoint_dir:
         return config.savepoint_dir
@@ -110,9 +119,9 @@ def probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | None:
     if config.sql_gateway_url:
         with SqlGateway(config.sql_gateway_url, timeout=timeout) as gateway:
             info = gateway.info()
-        parts.append(f"SQL Gateway {info.get('version', '?')}")
+        parts.append(f"jobs submitted through the SQL Gateway {info.get('version', '?')}")
     else:
-        parts.append("no SQL Gateway: jobs cannot be submitted")
+        parts.append(runner.describe(overview.get("flink-version")))
     return ProbeResult(
         reachable=True,
         capabilities=tuple(capabilities),
@@ -335,9 +344,29 @@ def submit(
     spec: Mapping[str, Any],
     savepoint: str | None,
 ) -> tuple[str, float]:
-    """Run the job's statements in a session of its own; wait until the job runs."""
-    name = str(spec["pipeline_name"])
+    """Submit the job (SQL Gateway or REST API, see :func:`submission_path`); wait until it runs."""
     started = time.monotonic()
+    if submission_path(config) == "gateway":
+        job_id = _submit_through_gateway(context, config, spec, savepoint)
+    else:
+        job_id = runner.run_job(
+            rest,
+            context.scratch,
+            str(spec["pipeline_name"]),
+            [with_secrets(statement, context.runtime) for statement in spec["statements"]],
+            session_properties(spec, None),  # the savepoint goes in the run request itself
+            spec.get("parallelism"),
+            savepoint,
+        )
+    rest.wait_until_running(job_id, RUNNING_TIMEOUT)
+    return job_id, time.monotonic() - started
+
+
+def _submit_through_gateway(
+    context: RunContext, config: FlinkConfig, spec: Mapping[str, Any], savepoint: str | None
+) -> str:
+    """Run the job's statements in a session of its own; the id of the job they started."""
+    name = str(spec["pipeline_name"])
     job_id: str | None = None
     with (
         _gateway(context, config) as gateway,
@@ -355,8 +384,7 @@ def submit(
             job_id = result.job_id or job_id
     if job_id is None:
         raise RemoteError(f"job {name}: the SQL Gateway ran the statements but started no job")
-    rest.wait_until_running(job_id, RUNNING_TIMEOUT)
-    return job_id, time.monotonic() - started
+    return job_id
 
 
 def with_secrets(statement: str, runtime: Mapping[str, Any]) -> str:
