@@ -26,6 +26,11 @@ from sluice.render import Rendered
 
 # the data-test types of the project format; plugins may add more (``sluice_test_types``)
 STANDARD_TEST_TYPES = ("schema", "sample", "continuous")
+# A continuous test runs as a stream job that writes each violating record to a topic sluice
+# owns: the test node's topic, created by the plugin that manages topics.
+CONTINUOUS_TEST_NEEDS = ("stream_jobs", "topics")
+VIOLATIONS_PREFIX = "_sluice_violations"
+_MAX_TOPIC = 249  # Kafka's limit on a topic name
 
 
 def resolve_node(
@@ -79,7 +84,10 @@ def resolve_node(
                 if match
                 else "test types: " + ", ".join(sorted(known)),
             )
-        return Node(uid, name, kind, test, origin.file, line, parents, test.tags)
+        node = Node(uid, name, kind, test, origin.file, line, parents, test.tags)
+        if test.type == "continuous":
+            node = _continuous_test(node, project, capabilities, sections)
+        return node
     if kind == "exposure":
         exposure = project.exposures[name]
         return Node(uid, name, kind, exposure, origin.file, line, parents, exposure.tags)
@@ -218,6 +226,38 @@ def _no_inferred_kind(model: Model, kind: str, analysis: Any, location: Location
         if dist
         else "install a plugin that provides it, or set materialized:",
     )
+
+
+def violations_topic(project: str, test: str) -> str:
+    """The topic a continuous test's job writes its violations to."""
+    return f"{VIOLATIONS_PREFIX}.{project}.{test}"
+
+
+def _continuous_test(
+    node: Node,
+    project: Project,
+    capabilities: Capabilities,
+    sections: Sequence[tuple[str, ConfigSection]],
+) -> Node:
+    """A continuous test with its violations topic, once the run can deploy its job."""
+    where = project.origin(node.unique_id).locate("type")
+    for need in CONTINUOUS_TEST_NEEDS:
+        if need not in capabilities:
+            raise CapabilityError(
+                f"test '{node.name}': type: continuous runs as a stream job and needs the "
+                f"capability '{need}', which no {capabilities.mode} plugin provides",
+                location=where,
+                hint=capabilities.missing_hint(need, sections) + "; or use type: sample",
+            )
+    topic = violations_topic(project.info.name, node.name)
+    if len(topic) > _MAX_TOPIC:
+        raise ProjectError(
+            f"test '{node.name}': its violations topic '{topic}' is longer than Kafka's "
+            f"{_MAX_TOPIC} characters",
+            location=project.origin(node.unique_id).locate("name"),
+            hint="give the test (or the project) a shorter name",
+        )
+    return replace(node, topic=topic, real_topic=True, format="json")
 
 
 def _sql_locator(origin: Any, template: str, rendered: str) -> Any:

@@ -149,6 +149,20 @@ def test_flink_spelling_is_written_back() -> None:
     )
 
 
+def test_functions_sqlglot_renames_are_written_as_flink_has_them() -> None:
+    sql = (
+        "SELECT CHAR_LENGTH(s) > 2 AND POSITION('a' IN s) > 0 AND a = ARRAY[1, b] "
+        "AND ts < CURRENT_TIMESTAMP AS ok FROM t"
+    )
+
+    written = sqlglot.transpile(sql, read="flink", write="flink", identify=True)[0]
+
+    assert written == (
+        "SELECT CHAR_LENGTH(`s`) > 2 AND POSITION('a' IN `s`) > 0 AND `a` = ARRAY[1, `b`] "
+        "AND `ts` < CURRENT_TIMESTAMP AS `ok` FROM `t`"
+    )
+
+
 def test_a_user_function_named_like_a_builtin_still_parses() -> None:
     # sqlglot's SPLIT takes two arguments; a Flink UDTF `split(s)` takes one.
     tree = sqlglot.parse_one("SELECT w FROM t, LATERAL TABLE(split(t.s)) AS T(w)", read="flink")

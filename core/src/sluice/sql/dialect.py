@@ -113,7 +113,7 @@ class Flink(Dialect):
 
     def generate(self, expression: exp.Expr, copy: bool = True, **opts: Any) -> str:
         """Write a tree as Flink SQL (table arguments, temporal joins, Flink type names)."""
-        expression = _to_flink_spelling(expression.copy() if copy else expression, self)
+        expression = _to_flink_spelling(expression.copy() if copy else expression, self, opts)
         return super().generate(expression, copy=False, **opts)
 
 
@@ -193,8 +193,11 @@ _FLINK_TYPE_NAMES = {
 }
 
 
-def _to_flink_spelling(tree: exp.Expr, dialect: Dialect) -> exp.Expr:
-    """Rewrite, in place, the nodes the stock generator would not write as Flink SQL."""
+def _to_flink_spelling(tree: exp.Expr, dialect: Dialect, opts: dict[str, Any]) -> exp.Expr:
+    """Rewrite, in place, the nodes the stock generator would not write as Flink SQL.
+
+    ``opts`` are the generator's options (e.g. ``identify``), for the parts written here.
+    """
     for node in list(tree.walk()):
         if isinstance(node, exp.Anonymous) and (parts := table_argument(node)) is not None:
             table, keys = parts
@@ -210,6 +213,20 @@ def _to_flink_spelling(tree: exp.Expr, dialect: Dialect) -> exp.Expr:
         elif isinstance(node, exp.RegexpLike):
             # Flink has no REGEXP_LIKE; its REGEXP(string, pattern) is the same test.
             node.replace(exp.Anonymous(this="REGEXP", expressions=[node.this, node.expression]))
+        elif isinstance(node, exp.Length):
+            node.replace(exp.Anonymous(this="CHAR_LENGTH", expressions=[node.this]))
+        elif isinstance(node, exp.StrPosition) and not node.args.get("position"):
+            needle, haystack = node.args["substr"], node.this
+            text = (
+                f"POSITION({dialect.generate(needle, **opts)} IN "
+                f"{dialect.generate(haystack, **opts)})"
+            )
+            node.replace(exp.Var(this=text))
+        elif isinstance(node, exp.Array):
+            items = ", ".join(dialect.generate(e, **opts) for e in node.expressions)
+            node.replace(exp.Var(this=f"ARRAY[{items}]"))
+        elif isinstance(node, exp.CurrentTimestamp) and not node.this:
+            node.replace(exp.Var(this="CURRENT_TIMESTAMP"))  # a niladic function: no ()
         elif isinstance(node, exp.DataType) and node.this in _FLINK_TYPE_NAMES:
             name = _FLINK_TYPE_NAMES[node.this]
             size = ", ".join(dialect.generate(e) for e in node.expressions)

@@ -17,9 +17,10 @@ from sluice.plugin.api import (
     Materialization,
     ProbeResult,
     StatusItem,
+    TestResult,
 )
 from sluice.runtime import RunContext
-from sluice_flink import compiler, devstack, planner
+from sluice_flink import compiler, continuous, devstack, planner, violations
 from sluice_flink.config import FlinkConfig, FlinkModelConfig
 
 
@@ -52,8 +53,9 @@ def sluice_materializations() -> Sequence[Materialization]:
 
 @hookimpl
 def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | None:
-    """The Flink job of a ``flink`` model or of a ``topic`` model with SQL."""
-    job = compiler.compile_job(node, context)
+    """The Flink job of a ``flink`` model, of a ``topic`` model with SQL, or of a continuous
+    test."""
+    job = compiler.compile_job(node, context) or continuous.compile_test(node, context)
     return [job] if job else None
 
 
@@ -87,3 +89,15 @@ def sluice_status(
 def sluice_dev_services() -> Sequence[DevService]:
     """A Flink session cluster (JobManager, TaskManager) and its SQL Gateway."""
     return devstack.dev_services()
+
+
+@hookimpl
+def sluice_test_types() -> Sequence[str]:
+    """``continuous``: a Flink job checks every record and writes violations to a topic."""
+    return [continuous.TEST_TYPE]
+
+
+@hookimpl
+def sluice_run_test(test: Node, context: RunContext) -> TestResult | None:
+    """Continuous tests: their job runs the current checks, and the violations of a window."""
+    return violations.run_test(test, context)

@@ -34,6 +34,9 @@ def compile_node(node: Node, context: CompileContext) -> list[Artifact]:
     if node.resource_type == "model" and node.real_topic and node.topic:
         topic = topic_artifact(node.topic, node.spec, context.project.defaults)
         return [topic, *schema_artifacts(node, context)]
+    # a continuous test: the topic its job writes violations to
+    if node.resource_type == "test" and node.real_topic and node.topic:
+        return [violations_artifact(node.topic, context.project.defaults)]
     return []
 
 
@@ -67,6 +70,21 @@ def topic_spec(name: str, model: Model, defaults: Defaults) -> dict[str, Any]:
         "replication_factor": replication,
         "config": dict(sorted(config.items())),
     }
+
+
+# Violations are few and read in order by `sluice test`: one partition, kept for a week.
+VIOLATIONS_CONFIG = {"cleanup.policy": "delete", "retention.ms": str(7 * 86_400_000)}
+
+
+def violations_artifact(name: str, defaults: Defaults) -> Artifact:
+    """The topic of a continuous test's violations (replicated as ``defaults.topic`` says)."""
+    spec = {
+        "name": name,
+        "partitions": 1,
+        "replication_factor": defaults.topic.replication_factor,
+        "config": dict(VIOLATIONS_CONFIG),
+    }
+    return Artifact(PLUGIN, "topic", name, spec, file="topics.json")
 
 
 def acl_artifact(node: Node) -> Artifact | None:
