@@ -97,6 +97,31 @@ def test_apply_creates_then_a_second_apply_does_nothing(sluice_project, registry
     assert project.run("plan", "--detailed-exitcode", env=ENV).exit_code == 0
 
 
+def test_plan_warnings_are_shown_in_text_and_json_and_never_count_as_changes(
+    sluice_project, registry
+):
+    project = sluice_project(shop(registry, url="http://hooks.example.com/orders"))
+    warning = (
+        "webhook orders_hook posts records unencrypted to http://hooks.example.com/orders; "
+        "prefer https://"
+    )
+
+    text = project.run("plan", env=ENV)
+    assert f"warning: {warning}\n" in text.stdout
+    as_json = json.loads(project.run("plan", "--output", "json", env=ENV).stdout)
+    assert as_json["warnings"] == [
+        {"plugin": "webhook", "node": "model.orders_hook", "message": warning}
+    ]
+
+    applied = project.run("apply", env=ENV)
+    assert applied.exit_code == 0, applied.output
+    assert f"warning: {warning}" in applied.stderr
+    again = project.run("plan", "--detailed-exitcode", env=ENV)
+    assert again.exit_code == 0, again.output  # only a warning left: no changes
+    assert f"warning: {warning}" in again.stdout
+    assert "No changes" in again.stdout
+
+
 def test_a_changed_field_is_an_update_with_its_diff(sluice_project, registry):
     project = sluice_project(shop(registry))
     assert project.run("apply", env=ENV).exit_code == 0

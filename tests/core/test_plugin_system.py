@@ -473,6 +473,10 @@ def test_the_example_plugin_answers_every_hook(
         ("create", "webhook"),
         ("create", "webhook_acl"),
     ]
+    # a plugin's warnings come beside its changes, never among them
+    _, warnings = manager.plan_with_warnings(artifacts, context)
+    assert [(w.plugin, w.node) for w in warnings] == [("webhook", "model.orders_hook")]
+    assert warnings[0].message.startswith("webhook orders_hook posts records unencrypted")
     manager.apply_started(context)
     lock = registry / ".sluice-apply.lock"
     assert json.loads(lock.read_text())["pid"] == os.getpid()

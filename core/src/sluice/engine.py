@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from xml.sax.saxutils import escape, quoteattr
 
 from sluice.errors import SluiceError
-from sluice.plugin.api import ApplyResult, Change, TestResult
+from sluice.plugin.api import ApplyResult, Change, PlanWarning, TestResult
 from sluice.plugin.manager import PluginManager
 from sluice.runtime import RunContext
 
@@ -27,10 +27,12 @@ SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
 
 @dataclass(frozen=True)
 class Plan:
-    """The changes that would make the live systems match the project."""
+    """The changes that would make the live systems match the project, and what the plugins
+    warned of on the way (warnings change nothing and are never counted as changes)."""
 
     changes: tuple[Change, ...]
     prune: bool = False
+    warnings: tuple[PlanWarning, ...] = ()
 
     @property
     def actionable(self) -> list[Change]:
@@ -57,7 +59,7 @@ class Plan:
 
 def make_plan(manager: PluginManager, context: RunContext) -> Plan:
     artifacts = context.manifest.all_artifacts(set(context.selected))
-    changes = manager.plan(artifacts, context)
+    changes, warnings = manager.plan_with_warnings(artifacts, context)
     order = {uid: i for i, uid in enumerate(context.manifest.graph.topological_order())}
 
     def position(change: Change) -> tuple[int, int, str, str, str]:
@@ -71,7 +73,8 @@ def make_plan(manager: PluginManager, context: RunContext) -> Plan:
         )
 
     ordered = sorted(changes, key=position)
-    return Plan(tuple(ordered), prune=context.prune or context.destroy)
+    told = sorted(warnings, key=lambda w: (order.get(w.node or "", len(order)), w.plugin))
+    return Plan(tuple(ordered), prune=context.prune or context.destroy, warnings=tuple(told))
 
 
 def render_plan(plan: Plan, redact: Any) -> str:
@@ -87,6 +90,7 @@ def render_plan(plan: Plan, redact: Any) -> str:
         )
         for key, (live, desired) in sorted(change.diff.items()):
             lines.append(f"    {key}: {_show(live)} -> {_show(desired)}")
+    lines += [f"warning: {w.message}" for w in plan.warnings]
     counts = plan.counts()
     summary = ", ".join(f"{n} to {action}" for action, n in counts.items())
     if not plan.actionable:

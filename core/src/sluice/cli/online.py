@@ -82,6 +82,9 @@ def _plan_json(result: Any) -> dict[str, Any]:
             for c in result.changes
             if c.action != "none"
         ],
+        "warnings": [
+            {"plugin": w.plugin, "node": w.node, "message": w.message} for w in result.warnings
+        ],
         "summary": result.counts(),
     }
 
@@ -197,6 +200,8 @@ def _carry_out(
 
     redact = session.project.redact
     result = make_plan(session.manager, context)
+    for warning in result.warnings:
+        options.echo(options.style("warning: ", fg="yellow") + redact(warning.message), err=True)
     check_safety(result, context, force)
     if not result.actionable:
         options.echo("No changes: the live systems match the project.")

@@ -106,6 +106,18 @@ class Change:
 
 
 @dataclass(frozen=True)
+class PlanWarning:
+    """Something a plan should tell the user that changes nothing in the live systems: a
+    setting the system ignores, a resource that looks wrong. A plugin returns it among the
+    changes of ``sluice_plan``; sluice shows it as a ``warning:`` line and never applies it or
+    counts it as a change."""
+
+    plugin: str
+    message: str
+    node: str | None = None  # unique id of the node it is about, if any
+
+
+@dataclass(frozen=True)
 class ApplyResult:
     change: Change
     status: Literal["success", "error", "skipped"]

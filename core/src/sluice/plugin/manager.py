@@ -29,6 +29,7 @@ from sluice.plugin.api import (
     DevService,
     LineageEdge,
     Materialization,
+    PlanWarning,
     ProbeResult,
     StatusItem,
     TestResult,
@@ -234,17 +235,26 @@ class PluginManager:
         return artifacts
 
     def plan(self, artifacts: Iterable[Artifact], context: Any) -> list[Change]:
-        """Ask each plugin to diff its own artifacts (plugins with none are still asked)."""
+        """The changes of :meth:`plan_with_warnings`, without the warnings."""
+        return self.plan_with_warnings(artifacts, context)[0]
+
+    def plan_with_warnings(
+        self, artifacts: Iterable[Artifact], context: Any
+    ) -> tuple[list[Change], list[PlanWarning]]:
+        """Ask each plugin to diff its own artifacts (plugins with none are still asked);
+        the :class:`PlanWarning` items of their answers are kept apart from the changes."""
         by_plugin: dict[str, list[Artifact]] = {name: [] for name in self.names}
         for artifact in artifacts:
             by_plugin.setdefault(artifact.plugin, []).append(artifact)
         changes: list[Change] = []
+        warnings: list[PlanWarning] = []
         for plugin, own in by_plugin.items():
             for _, answer in self._collect(
                 "sluice_plan", only=plugin, artifacts=own, context=context
             ):
-                changes.extend(answer)
-        return changes
+                for item in answer:
+                    (warnings if isinstance(item, PlanWarning) else changes).append(item)
+        return changes, warnings
 
     def apply_started(self, context: Any) -> None:
         self._collect("sluice_apply_started", context=context)

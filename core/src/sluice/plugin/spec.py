@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         DevService,
         LineageEdge,
         Materialization,
+        PlanWarning,
         ProbeResult,
         StatusItem,
         TestResult,
@@ -82,14 +83,18 @@ def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | 
 
 
 @hookspec
-def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[Change] | None:
+def sluice_plan(
+    artifacts: Sequence[Artifact], context: RunContext
+) -> Sequence[Change | PlanWarning] | None:
     """materialize: diff this plugin's desired artifacts with the live system.
 
     ``artifacts`` holds the artifacts this plugin compiled for the selected nodes;
     ``context.project_artifacts(plugin)`` holds those of the whole project. Return one
     :class:`Change` per resource that differs, including deletes (``node=None``) of resources
     the plugin manages whose node left the project — never of resources it does not manage.
-    With ``context.destroy`` set, return deletes of the resources of ``artifacts``.
+    With ``context.destroy`` set, return deletes of the resources of ``artifacts``. Add a
+    :class:`PlanWarning` for anything the user should hear of that changes nothing (a setting
+    the system ignores): plan shows it, and it never counts as a change.
     """
 
 

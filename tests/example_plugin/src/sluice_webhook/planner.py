@@ -6,7 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sluice.plugin.api import ApplyResult, Artifact, Change
+from sluice.plugin.api import ApplyResult, Artifact, Change, PlanWarning
 from sluice_webhook import PLUGIN
 from sluice_webhook.registry import Record, Registry
 
@@ -43,6 +43,20 @@ def plan_registry_changes(
     orphans = [r for key, r in live.items() if key not in known]
     changes += [_delete(r, "no longer in the project", None) for r in orphans]
     return changes
+
+
+def plain_http_warnings(artifacts: Sequence[Artifact]) -> list[PlanWarning]:
+    """A warning for each webhook that would post records unencrypted (plan shows it; it is
+    not a change, so ``--detailed-exitcode`` ignores it)."""
+    return [
+        PlanWarning(
+            PLUGIN,
+            f"webhook {a.name} posts records unencrypted to {a.spec['url']}; prefer https://",
+            node=f"model.{a.name}",
+        )
+        for a in artifacts
+        if a.kind == "webhook" and str(a.spec.get("url", "")).startswith("http://")
+    ]
 
 
 def apply_registry_change(change: Change, registry: Registry) -> ApplyResult:

@@ -19,6 +19,7 @@ from sluice.plugin.api import (
     DevService,
     LineageEdge,
     Materialization,
+    PlanWarning,
     ProbeResult,
     StatusItem,
     TestResult,
@@ -26,7 +27,11 @@ from sluice.plugin.api import (
 from sluice_webhook import PLUGIN, __version__
 from sluice_webhook.compiler import KIND, compile_acl, compile_webhook, is_webhook
 from sluice_webhook.config import WebhookRuntime, WebhookTarget
-from sluice_webhook.planner import apply_registry_change, plan_registry_changes
+from sluice_webhook.planner import (
+    apply_registry_change,
+    plain_http_warnings,
+    plan_registry_changes,
+)
 from sluice_webhook.registry import Registry, release_lock, take_lock
 from sluice_webhook.relay import check_url, relay_service
 
@@ -97,17 +102,20 @@ def sluice_compile(node: Any, context: Any) -> Sequence[Artifact] | None:
 
 
 @hookimpl
-def sluice_plan(artifacts: Sequence[Artifact], context: Any) -> Sequence[Change] | None:
+def sluice_plan(
+    artifacts: Sequence[Artifact], context: Any
+) -> Sequence[Change | PlanWarning] | None:
     registry = _context_registry(context)
     if registry is None:
         return None
     project = getattr(context, "project_artifacts", None)
-    return plan_registry_changes(
+    changes = plan_registry_changes(
         artifacts,
         registry,
         destroy=getattr(context, "destroy", False),
         project=project(PLUGIN) if project else None,
     )
+    return [*changes, *plain_http_warnings(artifacts)]
 
 
 @hookimpl
