@@ -67,7 +67,14 @@ def test_a_continuous_test_becomes_a_flink_job_writing_violations(sluice_project
         ),
     )
     text = (project.path / "target" / "flink" / "tests" / "orders_quality.sql").read_text()
-    assert text == (
+    (job,) = [
+        a
+        for a in project.manifest()["nodes"]["test.orders_quality"]["artifacts"]
+        if a["kind"] == "job"
+    ]
+    version = job["spec"]["checks_version"]  # each violation says which checks found it
+    assert len(version) == 16 and f"'{version}'" in text
+    assert text.replace(version, "VERSION") == (
         """\
 SET 'pipeline.name' = 'sluice.shop.test.orders_quality';
 
@@ -102,7 +109,8 @@ CREATE TEMPORARY TABLE `__sluice_violations` (
   `partition` INT,
   `offset` BIGINT,
   `event_time` STRING,
-  `processed_at` TIMESTAMP_LTZ(3)
+  `processed_at` TIMESTAMP_LTZ(3),
+  `version` STRING
 ) WITH (
   'connector' = 'kafka',
   'topic' = '_sluice_violations.shop.orders_quality',
@@ -121,32 +129,32 @@ WITH `__sluice_checked` AS (
   FROM `orders`
 )
 SELECT 'orders_quality', 'not_null(order_id)', 'order_id is null', `__sluice_record`, """
-        """`__sluice_partition`, `__sluice_offset`, CAST(`ts` AS STRING), CURRENT_TIMESTAMP
+        """`__sluice_partition`, `__sluice_offset`, CAST(`ts` AS STRING), CURRENT_TIMESTAMP, 'VERSION'
 FROM `__sluice_checked`
 WHERE `order_id` IS NULL
 UNION ALL
 SELECT 'orders_quality', 'range(amount)', CASE WHEN `amount` < 0 """
         """THEN 'amount is below the minimum 0' ELSE 'amount is above the maximum 1000000' END, """
         """`__sluice_record`, `__sluice_partition`, `__sluice_offset`, CAST(`ts` AS STRING), """
-        """CURRENT_TIMESTAMP
+        """CURRENT_TIMESTAMP, 'VERSION'
 FROM `__sluice_checked`
 WHERE `amount` < 0 OR `amount` > 1000000
 UNION ALL
 SELECT 'orders_quality', 'accepted_values(status)', 'status is not one of ["new", "paid"]', """
         """`__sluice_record`, `__sluice_partition`, `__sluice_offset`, CAST(`ts` AS STRING), """
-        """CURRENT_TIMESTAMP
+        """CURRENT_TIMESTAMP, 'VERSION'
 FROM `__sluice_checked`
 WHERE `status` NOT IN ('new', 'paid')
 UNION ALL
 SELECT 'orders_quality', 'matches(order_id)', 'order_id does not match ^o[0-9]+$', """
         """`__sluice_record`, `__sluice_partition`, `__sluice_offset`, CAST(`ts` AS STRING), """
-        """CURRENT_TIMESTAMP
+        """CURRENT_TIMESTAMP, 'VERSION'
 FROM `__sluice_checked`
 WHERE NOT REGEXP(`order_id`, '^o[0-9]+$')
 UNION ALL
 SELECT 'orders_quality', 'expression', 'false: amount < 500 OR status = ''paid''', """
         """`__sluice_record`, `__sluice_partition`, `__sluice_offset`, CAST(`ts` AS STRING), """
-        """CURRENT_TIMESTAMP
+        """CURRENT_TIMESTAMP, 'VERSION'
 FROM `__sluice_checked`
 WHERE (`amount` < 500 OR `status` = 'paid') IS FALSE;
 """
@@ -333,7 +341,7 @@ def test_a_continuous_test_without_a_stream_job_runtime_is_refused(sluice_projec
 # -- the report of sluice test ---------------------------------------------------------------
 
 
-def _violation(assertion: str, reason: str, offset: int) -> dict:
+def _violation(assertion: str, reason: str, offset: int, version: str = "v2") -> dict:
     return {
         "test": "q",
         "assertion": assertion,
@@ -343,11 +351,12 @@ def _violation(assertion: str, reason: str, offset: int) -> dict:
         "offset": offset,
         "event_time": "2024-01-01 00:00:01.000",
         "processed_at": "2024-01-01T00:00:02.000Z",
+        "version": version,
     }
 
 
 def test_no_violations_in_the_window_is_a_pass():
-    result = summarize("test.q", Found("_sluice_violations.shop.q"), "the last 1h")
+    result = summarize("test.q", Found("_sluice_violations.shop.q"), "the last 1h", "v2")
     assert (result.status, result.failures) == ("pass", 0)
     assert result.message == "no violations in the last 1h ('_sluice_violations.shop.q')"
 
@@ -362,7 +371,7 @@ def test_violations_are_counted_per_assertion_and_the_first_named():
             (0, 13, _violation("not_null(order_id)", "order_id is null", 9)),
         ],
     )
-    result = summarize("test.q", found, "the last 1h")
+    result = summarize("test.q", found, "the last 1h", "v2")
     assert (result.status, result.failures) == ("fail", 4)
     assert result.message == (
         "4 violations in the last 1h (not_null(order_id) 3, range(amount) 1): "
@@ -376,6 +385,22 @@ def test_violations_are_counted_per_assertion_and_the_first_named():
 
 def test_a_window_not_read_in_time_is_an_error():
     found = Found("v", [(0, 1, _violation("a", "b", 1))], missing=5)
-    result = summarize("test.q", found, "the last 1h")
+    result = summarize("test.q", found, "the last 1h", "v2")
     assert result.status == "error"
     assert "read 1 of the 6 violations" in result.message
+
+
+def test_violations_of_an_earlier_version_of_the_checks_are_not_counted():
+    found = Found(
+        "v",
+        [
+            (0, 1, _violation("range(amount)", "amount is above the maximum 10", 1, "v1")),
+            (0, 2, _violation("range(amount)", "amount is above the maximum 10", 2, "v1")),
+        ],
+    )
+    result = summarize("test.q", found, "the last 1h", "v2")
+    assert result.status == "pass"
+    assert result.message == (
+        "no violations in the last 1h ('v'); 2 older violations found by an earlier version of "
+        "the test not counted"
+    )

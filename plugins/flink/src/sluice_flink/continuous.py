@@ -11,11 +11,15 @@ checkpoint, so a few records may be checked twice, never skipped.
 A violation is a JSON object (see :data:`VIOLATION_COLUMNS`): the test, the assertion and the
 reason, the record as JSON (columns classified sensitive, restricted or pii, or computed from
 such columns, are written as ``"***"``), the record's partition and offset, its event time (as
-text, when the node has one) and when the job found it (``processed_at``, UTC).
+text, when the node has one), when the job found it (``processed_at``, UTC) and the version
+of the checks that found it (a hash of them: ``sluice test`` counts only the violations of the
+checks the project holds now, so a loosened assertion stops failing at once).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import replace
 
 from sluice.compiler import CompileContext
@@ -40,6 +44,7 @@ VIOLATION_COLUMNS = (
     ("offset", "BIGINT"),
     ("event_time", "STRING"),
     ("processed_at", "TIMESTAMP_LTZ(3)"),
+    ("version", "STRING"),
 )
 MASK = "***"
 _OUTPUT = "__sluice_violations"
@@ -74,9 +79,11 @@ def compile_test(node: Node, context: CompileContext) -> Artifact | None:
     statements.append(source.create_statement())
     output = violations_table(node, connection)
     statements.append(output.create_statement())
-    statements.append(insert_statement(node, tested, source, checks, context))
+    version = checks_version(checks)
+    statements.append(insert_statement(node, tested, source, checks, version, context))
     spec = {
         "pipeline_name": pipeline,
+        "checks_version": version,
         "statements": statements,
         "parallelism": parallelism,
         "upgrade": UPGRADE,
@@ -91,7 +98,8 @@ def _tested_node(test: Node, context: CompileContext) -> Node:
     tested = context.upstream(test)[0]
     where = context.location(test, "model")
     what = f"{tested.resource_type} '{tested.name}'"
-    if not tested.topic or not tested.real_topic or tested.resource_type == "test":
+    readable = tested.real_topic or tested.served_at  # served_at: read through the proxy
+    if not tested.topic or not readable or tested.resource_type == "test":
         raise ProjectError(
             f"test '{test.name}': a continuous test reads the Kafka topic of what it checks, "
             f"and {what} has none",
@@ -163,8 +171,19 @@ def violations_table(test: Node, connection: dict[str, str]) -> Table:
     return Table(f"`{_OUTPUT}`", columns, options)
 
 
+def checks_version(checks: list[Check]) -> str:
+    """What the violations of one version of a test's checks are marked with."""
+    payload = json.dumps([[c.label, c.condition, c.reason] for c in checks])
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
 def insert_statement(
-    test: Node, tested: Node, source: Table, checks: list[Check], context: CompileContext
+    test: Node,
+    tested: Node,
+    source: Table,
+    checks: list[Check],
+    version: str,
+    context: CompileContext,
 ) -> str:
     """``INSERT INTO`` the violations: one ``SELECT`` per check over the tested records (the
     source is read once; Flink reuses it for every branch)."""
@@ -176,7 +195,7 @@ def insert_statement(
     partition, offset = (identifier(name, "column", where) for name, _, _ in _METADATA)
     branches = [
         f"SELECT {literal(test.name)}, {literal(check.label)}, {check.reason}, `{_RECORD}`, "
-        f"{partition}, {offset}, {event_time}, CURRENT_TIMESTAMP\n"
+        f"{partition}, {offset}, {event_time}, CURRENT_TIMESTAMP, {literal(version)}\n"
         f"FROM `{_CHECKED}`\nWHERE {check.condition}"
         for check in checks
     ]

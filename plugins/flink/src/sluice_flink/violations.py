@@ -8,8 +8,10 @@ Then the window: the violations the job wrote in the last ``sample.window`` (def
 :data:`DEFAULT_WINDOW`) before the run, found by their Kafka timestamps (the time the job
 wrote them) with ``offsets_for_times``, and read up to the end offsets captured at the start,
 within ``sample.timeout``. Nothing is committed: each run reads the same window again, so two
-runs a minute apart report the same violations. No violations: pass; else a failure (a
-warning with ``on_failure: warn``) with the count per assertion and the first violations.
+runs a minute apart report the same violations. Only violations of the checks the project
+holds now count (each carries the version of the checks that found it); older ones are
+mentioned, not counted. No violations: pass; else a failure (a warning with
+``on_failure: warn``) with the count per assertion and the first violations.
 
 The records in violations come masked from the job (see :mod:`sluice_flink.continuous`).
 """
@@ -86,7 +88,8 @@ def _run(test: Node, context: RunContext) -> TestResult:
     since_ms = int(time.time() * 1000) - parse_duration_ms(window)
     timeout = parse_duration_ms(test.spec.sample.timeout) / 1000
     found = read_violations(client_settings(context.runtime), test.topic, since_ms, timeout)
-    return summarize(uid, found, f"the last {window}")
+    version = str(job.spec.get("checks_version", ""))
+    return summarize(uid, found, f"the last {window}", version)
 
 
 def job_problem(config: FlinkConfig, job: Artifact, context: RunContext) -> str | None:
@@ -231,19 +234,30 @@ def _decoded(raw: bytes | None) -> Any:
 # -- the result -------------------------------------------------------------------------------
 
 
-def summarize(uid: str, found: Found, window: str) -> TestResult:
-    """Pass without violations; else fail, naming the count per assertion and the first few."""
-    count = len(found.violations)
+def summarize(uid: str, found: Found, window: str, version: str) -> TestResult:
+    """Pass without violations of the current checks (``version``); else fail, naming the
+    count per assertion and the first few."""
+    read = len(found.violations)
     if found.missing:
         return TestResult(
             uid,
             "error",
-            f"read {count} of the {count + found.missing} violations of {window} in "
+            f"read {read} of the {read + found.missing} violations of {window} in "
             f"'{found.topic}' before the timeout; raise the test's sample: {{timeout: ...}}",
         )
+    current = [(p, o, v) for p, o, v in found.violations if _version(v) == version]
+    count = len(current)
+    older = read - count
+    note = (
+        f"; {older} older violation{'s' if older != 1 else ''} found by an earlier version of "
+        "the test not counted"
+        if older
+        else ""
+    )
     if count == 0:
-        return TestResult(uid, "pass", f"no violations in {window} ('{found.topic}')")
-    every = [_detail(p, o, v) for p, o, v in found.violations]
+        return TestResult(uid, "pass", f"no violations in {window} ('{found.topic}'){note}")
+    # in the order of the checked records (the job writes each check's violations apart)
+    every = sorted((_detail(p, o, v) for p, o, v in current), key=_record_order)
     details = every[:MAX_DETAILS]
     per = Counter(str(d["assertion"]) for d in every)
     counts = ", ".join(f"{label} {n}" for label, n in sorted(per.items()))
@@ -252,7 +266,18 @@ def summarize(uid: str, found: Found, window: str) -> TestResult:
     message = f"{count} violation{'s' if count != 1 else ''} in {window} ({counts}): {named}" + (
         f"; and {more} more" if more > 0 else ""
     )
-    return TestResult(uid, "fail", message, count, details)
+    return TestResult(uid, "fail", message + note, count, details)
+
+
+def _record_order(detail: Mapping[str, Any]) -> tuple[int, int, str]:
+    partition, offset = detail["partition"], detail["offset"]
+    if not isinstance(partition, int) or not isinstance(offset, int):
+        return (1 << 31, 0, detail["violation"])
+    return (partition, offset, detail["violation"])
+
+
+def _version(value: Any) -> Any:
+    return value.get("version") if isinstance(value, Mapping) else None
 
 
 def _detail(partition: int, offset: int, value: Any) -> dict[str, Any]:
