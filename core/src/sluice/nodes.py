@@ -49,6 +49,9 @@ class Node:
     materialized: str | None = None
     plugin: str | None = None
     real_topic: bool = False  # its topic must exist on the brokers (sources: always)
+    # the runtime setting (<section>.<key>) with the address its topic is read at, when a proxy
+    # serves it rather than the brokers (sluice.runtime.read_bootstrap gives the value)
+    served_at: str | None = None
     sql: str | None = None
     analysis: SqlAnalysis | None = field(default=None, compare=False)
     columns: tuple[ColumnInfo, ...] = ()

@@ -23,6 +23,7 @@ from sluice.plugin.api import ConfigSection, Materialization
 from sluice.project import Project
 from sluice.project.schema import Model, parse_duration_ms
 from sluice.render import Rendered
+from sluice.runtime import read_bootstrap
 
 # the data-test types of the project format; plugins may add more (``sluice_test_types``)
 STANDARD_TEST_TYPES = ("schema", "sample", "continuous")
@@ -48,6 +49,8 @@ def resolve_node(
     kind, _, name = uid.partition(".")
     origin = project.origin(uid)
     line = origin.locate().line
+    if kind == "test" and project.tests[name].type != "schema":  # a schema test reads no records
+        _check_read_through(f"test '{name}'", parents, nodes, project, origin.locate("name"))
     if kind == "source":
         source = project.sources[name]
         columns = tuple(
@@ -125,6 +128,8 @@ def resolve_node(
         materialized = definition.name
     check_needs(model, materialized, definition, capabilities, sections, kinds, location, node)
     _check_masking(model, capabilities, sections, origin.locate("mask", key=True))
+    if definition.served_at is None:  # a proxy reads the topics it serves itself
+        _check_read_through(f"model '{name}'", parents, nodes, project, location)
 
     columns = _columns(model, analysis, parents, nodes, origin)
     topic = None
@@ -140,6 +145,7 @@ def resolve_node(
         columns=columns,
         topic=topic,
         real_topic=definition.output_topic and definition.real_topic,
+        served_at=definition.served_at if definition.output_topic else None,
         format=model.format or upstream_format or "json",
         updating=updating,
         event_time=_event_time(model, columns, upstream),
@@ -209,6 +215,22 @@ def _key(
         if all(mine):
             return tuple(name for name in mine if name)
     return ()
+
+
+def _check_read_through(
+    what: str, parents: Sequence[str], nodes: Mapping[str, Node], project: Project, where: Location
+) -> None:
+    """A reader of a topic a proxy serves reads it at the proxy's Kafka address: the setting
+    that holds that address must be configured."""
+    for parent in (nodes[p] for p in parents):
+        if parent.served_at and read_bootstrap(parent, project.runtime) is None:
+            raise ProjectError(
+                f"{what} reads '{parent.name}', a {parent.materialized} whose topic is served at "
+                f"runtime.{parent.served_at}, which is not configured",
+                location=where,
+                hint=f"set runtime.{parent.served_at} to the address readers connect to "
+                "(host:port)",
+            )
 
 
 def _no_inferred_kind(model: Model, kind: str, analysis: Any, location: Location) -> SluiceError:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from sluice.capabilities import Capabilities
 from sluice.manifest import Manifest
+from sluice.nodes import Node
 from sluice.plugin.api import Artifact
 from sluice.project import Project
 
@@ -45,3 +46,19 @@ class RunContext:
     @property
     def protected(self) -> bool:
         return self.project.environment.protected
+
+
+def read_bootstrap(node: Node, runtime: Mapping[str, Any]) -> str | None:
+    """The Kafka address a reader of ``node``'s topic connects to when a proxy serves that
+    topic (a Conduktor Gateway virtual topic): the value of its kind's ``served_at`` setting.
+
+    None for a topic on the brokers (read through ``runtime.kafka``) and when the setting is
+    not configured (the core refuses to compile a reader of such a node then). Plugins that
+    read topics (Flink jobs, connectors, sample tests) use it instead of importing the plugin
+    that serves the topic.
+    """
+    if node.served_at is None:
+        return None
+    section, _, key = node.served_at.partition(".")
+    value = getattr(runtime.get(section), key, None)
+    return str(value) if value else None

@@ -44,7 +44,9 @@ class Materialization:
     ``needs_with_sql`` are further capabilities needed when the model's SQL transforms data.
     ``output_topic`` says whether the model's result can be read as a topic by its dependants,
     and ``real_topic`` whether that topic must exist on the brokers (False for a topic the
-    Gateway serves virtually), so the plugin that manages topics creates it.
+    Gateway serves virtually), so the plugin that manages topics creates it. ``served_at``
+    names the runtime setting (``<section>.<key>``, e.g. ``conduktor.proxy_bootstrap``) that
+    holds the Kafka address readers of such a topic connect to instead of the brokers.
     """
 
     name: str
@@ -55,6 +57,7 @@ class Materialization:
     output_topic: bool = True
     real_topic: bool = True
     check: Callable[[Any], str | None] | None = None
+    served_at: str | None = None
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ def sluice_materializations() -> Sequence[Materialization]:
             "a Conduktor Gateway virtual (SQL) topic: filtered, projected, no real topic",
             real_topic=False,
             check=compiler.check,
+            # readers (Flink jobs, connectors, sample tests) consume it through the Gateway
+            served_at="conduktor.proxy_bootstrap",
         )
     ]
 

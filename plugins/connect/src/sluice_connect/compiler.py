@@ -31,6 +31,7 @@ from sluice.compiler import CompileContext
 from sluice.errors import ProjectError, did_you_mean
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
+from sluice.runtime import read_bootstrap
 from sluice_connect.config import SHORT_CLASSES, ConnectorConfig, DeadLetterQueue
 from sluice_connect.schema import struct_schema
 
@@ -100,6 +101,13 @@ def compile_connector(node: Node, context: CompileContext) -> Artifact | None:
     }
     if node.resource_type == "model":
         config["topics"] = ",".join(_input_topics(node, context))
+        # a topic a proxy serves (a Gateway virtual topic) is consumed through the proxy, which
+        # passes the other inputs' topics through as well
+        proxies = sorted(
+            filter(None, (read_bootstrap(u, context.runtime) for u in context.upstream(node)))
+        )
+        if proxies:
+            config["consumer.override.bootstrap.servers"] = proxies[0]
     config |= converters(_format(node, context), context.runtime, node, context)
     if dlq is not None:
         config |= dlq_config(dlq.topic, context)

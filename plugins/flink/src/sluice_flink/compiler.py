@@ -19,6 +19,7 @@ from sluice.errors import Location, ProjectError
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
 from sluice.project.schema import Model, parse_duration_ms
+from sluice.runtime import read_bootstrap
 from sluice_flink.config import FlinkModelConfig
 from sluice_flink.ddl import Table, column_type, identifier, set_statement
 from sluice_flink.options import IDLE_TIMEOUT, format_options, kafka_connection
@@ -148,6 +149,9 @@ def input_table(
     options: dict[str, str]
     primary_key: tuple[str, ...] = ()
     fmt = upstream.format or "json"
+    proxy = read_bootstrap(upstream, context.runtime)
+    if proxy:  # a topic a proxy serves (a Gateway virtual topic) is read through the proxy
+        connection = {**connection, "properties.bootstrap.servers": proxy}
     if upstream.updating:
         primary_key = upsert_key(upstream, context)
         options = {"connector": "upsert-kafka", "topic": upstream.topic or "", **connection}
@@ -185,7 +189,7 @@ def _written_exactly_once(upstream: Node, context: CompileContext) -> bool:
 def _check_readable(node: Node, upstream: Node, where: Location) -> None:
     if upstream.resource_type == "source":
         return
-    if upstream.materialized in READABLE_KINDS and upstream.topic:
+    if upstream.topic and (upstream.materialized in READABLE_KINDS or upstream.served_at):
         return
     raise ProjectError(
         f"model '{node.name}' reads '{upstream.name}', which is materialized as "

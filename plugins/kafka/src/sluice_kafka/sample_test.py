@@ -19,7 +19,7 @@ from sluice.errors import PluginError, SluiceError
 from sluice.nodes import Node
 from sluice.plugin.api import TestResult
 from sluice.project.schema import parse_duration_ms
-from sluice.runtime import RunContext
+from sluice.runtime import RunContext, read_bootstrap
 from sluice_kafka import avro
 from sluice_kafka.assertions import Check, CheckError, SampleView, Violation, build
 from sluice_kafka.client import client_config
@@ -52,10 +52,12 @@ def run(test: Node, context: RunContext) -> TestResult | None:
     timeout = parse_duration_ms(test.spec.sample.timeout) / 1000
     registry = context.runtime.get("schema_registry")
     now_ms = int(time.time() * 1000)
+    config = client_config(kafka)
+    proxy = read_bootstrap(node, context.runtime)
+    if proxy:  # a topic a proxy serves (a Gateway virtual topic) is read through the proxy
+        config["bootstrap.servers"] = proxy
     try:
-        sample = read_sample(
-            client_config(kafka), node.topic, bounds_of(test.spec.sample), timeout, now_ms
-        )
+        sample = read_sample(config, node.topic, bounds_of(test.spec.sample), timeout, now_ms)
     except SluiceError as exc:
         return TestResult(uid, "error", exc.render())
     if not sample.complete:
