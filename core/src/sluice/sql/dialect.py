@@ -24,6 +24,7 @@ Once this module is imported, ``sqlglot.parse_one(sql, read="flink")`` works.
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any, ClassVar
 
 from sqlglot import exp
@@ -79,12 +80,25 @@ class Flink(Dialect):
             "MATCH_RECOGNIZE": TokenType.MATCH_RECOGNIZE,
         }
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._per_thread = threading.local()
+
     def tokenize(self, sql: str, dialect: Any = None) -> list[Token]:
         """Tokenize, then turn table arguments into calls the stock parser understands."""
-        tokens = super().tokenize(sql, dialect)
+        tokens = self._own_tokenizer(dialect).tokenize(sql)
         if not any(t.token_type == TokenType.TABLE for t in tokens):
             return tokens  # the common case costs one scan
         return _wrap_table_arguments(tokens)
+
+    def _own_tokenizer(self, dialect: Any) -> BaseTokenizer:
+        """This thread's tokenizer, reused: building one costs as much as tokenizing a query."""
+        if dialect is not None and dialect is not self:
+            return self.tokenizer(dialect)
+        tokenizer: BaseTokenizer | None = getattr(self._per_thread, "tokenizer", None)
+        if tokenizer is None:
+            tokenizer = self._per_thread.tokenizer = self.tokenizer()
+        return tokenizer
 
     def parse(self, sql: str, **opts: Any) -> list[exp.Expr | None]:
         """Parse; a call that does not fit the sqlglot built-in of its name is kept as is.
