@@ -11,6 +11,7 @@ violations topic.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -155,10 +156,23 @@ def running_jobs(env: Env, name: str) -> list[dict[str, Any]]:
 
 
 def stop_jobs_of(env: Env, project_name: str) -> None:
-    jobs = httpx.get(env["FLINK_REST_URL"] + "/jobs/overview", timeout=30).json()["jobs"]
-    for job in jobs:
-        if job["name"].startswith(f"sluice.{project_name}.") and job["state"] == "RUNNING":
-            httpx.patch(f"{env['FLINK_REST_URL']}/jobs/{job['jid']}?mode=cancel", timeout=30)
+    """Cancel what a failed story left running, and wait until it stopped (so that it commits
+    no offset after its consumer group is deleted)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        jobs = httpx.get(env["FLINK_REST_URL"] + "/jobs/overview", timeout=30).json()["jobs"]
+        alive = [
+            j
+            for j in jobs
+            if j["name"].startswith(f"sluice.{project_name}.")
+            and j["state"] not in ("FINISHED", "FAILED", "CANCELED")
+        ]
+        if not alive:
+            return
+        for job in alive:
+            if job["state"] == "RUNNING":
+                httpx.patch(f"{env['FLINK_REST_URL']}/jobs/{job['jid']}?mode=cancel", timeout=30)
+        time.sleep(1)
 
 
 def delete_topics(env: Env, *names: str) -> None:
@@ -167,6 +181,13 @@ def delete_topics(env: Env, *names: str) -> None:
     doomed = [n for n in names if n in existing]
     for future in admin.delete_topics(doomed).values() if doomed else ():
         future.result(timeout=30)
+
+
+def delete_groups(env: Env, *groups: str) -> None:
+    admin = AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP"], "log_level": 0})
+    for future in admin.delete_consumer_groups(list(groups), request_timeout=30).values():
+        with contextlib.suppress(Exception):  # a group a failed story never created
+            future.result(timeout=30)
 
 
 def run_results(project: SluiceProject) -> list[dict[str, Any]]:
@@ -279,3 +300,4 @@ def test_a_continuous_test_passes_on_good_records_and_counts_each_violation(
     finally:
         stop_jobs_of(env, name)
         delete_topics(env, source, output, violations)
+        delete_groups(env, f"sluice.{name}.orders_clean", f"sluice.{name}.test.orders_quality")
