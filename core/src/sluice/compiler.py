@@ -7,7 +7,7 @@ The result is a :class:`sluice.manifest.Manifest`; nothing here talks to a remot
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
@@ -37,6 +37,10 @@ class CompileContext:
     nodes: Mapping[str, Node]
     capabilities: Capabilities
     artifacts: Mapping[str, Sequence[Artifact]]  # artifacts of nodes compiled so far
+    # plugins ask for the same few places of a node many times (every reader of it asks too)
+    _locations: dict[tuple[str, tuple[str | int, ...]], Location] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def runtime(self) -> Mapping[str, BaseModel]:
@@ -46,7 +50,11 @@ class CompileContext:
         return [self.nodes[uid] for uid in node.depends_on]
 
     def location(self, node: Node, *keys: str | int) -> Location:
-        return self.project.origin(node.unique_id).locate(*keys)
+        found = self._locations.get((node.unique_id, keys))
+        if found is None:
+            found = self.project.origin(node.unique_id).locate(*keys)
+            self._locations[(node.unique_id, keys)] = found
+        return found
 
 
 def compile_project(

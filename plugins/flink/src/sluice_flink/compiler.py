@@ -33,6 +33,7 @@ READABLE_KINDS = frozenset({"flink", "topic"})  # models whose output is a real 
 RESERVED_SETTINGS = frozenset(
     {"pipeline.name", "execution.savepoint.path", "pipeline.global-job-parameters"}
 )
+_NO_FLINK_BLOCK = FlinkModelConfig()  # frozen: one for every model without a flink: block
 _EVENT_TIME_TYPE = re.compile(r"^TIMESTAMP(_LTZ)?\(([0-3])\)$", re.IGNORECASE)
 
 
@@ -42,7 +43,7 @@ def compile_job(node: Node, context: CompileContext) -> Artifact | None:
         _check_flink_block_unused(node, context)
         return None
     model: Model = node.spec
-    settings: FlinkModelConfig = model.extensions.get("flink") or FlinkModelConfig()
+    settings: FlinkModelConfig = model.extensions.get("flink") or _NO_FLINK_BLOCK
     project = context.project.info.name
     pipeline = f"sluice.{project}.{node.name}"
     where = context.location(node, "name")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sluice.errors import Location, ProjectError
 from sluice.render import quote
@@ -38,14 +39,20 @@ def identifier(name: str, what: str, location: Location) -> str:
 
 def column_type(text: str, column: str, location: Location) -> str:
     """A declared or inferred Flink type, checked to be only a type."""
-    balanced = text.count("(") == text.count(")") and text.count("<") == text.count(">")
-    if not _TYPE.match(text.strip()) or not balanced or "--" in text:
+    if not _is_type(text):
         raise ProjectError(
             f"column '{column}': '{text}' is not a Flink SQL type",
             location=location,
             hint="write a type such as STRING, BIGINT, DECIMAL(12,2) or TIMESTAMP(3)",
         )
     return text.strip()
+
+
+@lru_cache(maxsize=1024)
+def _is_type(text: str) -> bool:
+    # a project has few distinct types, each checked for every column of every job
+    balanced = text.count("(") == text.count(")") and text.count("<") == text.count(">")
+    return bool(_TYPE.match(text.strip())) and balanced and "--" not in text
 
 
 def interval(milliseconds: int) -> str:
