@@ -28,7 +28,17 @@ SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ),
     ("models[]", schema.Model, "What sluice builds: topics, Flink jobs, sinks, virtual topics."),
     ("models[].topic", schema.TopicSpec, "The model's topic."),
-    ("models[].access", schema.Access, "Who may read or write the model's topic."),
+    (
+        "models[].access, sources[].access",
+        schema.Access,
+        "Who may read or write the topic. A reader is `User:<name>` or a mapping (next "
+        "section); sluice-kafka makes ACL bindings of them (docs/security.md).",
+    ),
+    (
+        "access.read[] as a mapping",
+        schema.Reader,
+        "A reader and the prefix of the consumer groups it may use.",
+    ),
     ("models[].mask.<column>", schema.MaskRule, "How a column is masked."),
     ("columns[]", schema.Column, "A column of a source or model."),
     ("event_time", schema.EventTime, "The event-time column and its watermark delay."),

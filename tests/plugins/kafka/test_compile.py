@@ -100,33 +100,126 @@ def test_a_source_asks_plan_to_check_its_topic_exists(sluice_project):
     ]
 
 
-def test_access_becomes_sorted_acl_bindings(sluice_project):
-    project = compiled(sluice_project)
+def _labels(project) -> dict[str, set[str]]:
+    """acls.json as node -> the labels of its bindings."""
+    from sluice_kafka.client import Binding
+
     acls = json.loads((project.path / "target" / "kafka" / "acls.json").read_text())
+    return {a["node"]: {Binding.from_spec(b).label() for b in a["bindings"]} for a in acls}
 
-    def binding(principal: str, operation: str) -> dict[str, str]:
-        return {
-            "resource_type": "TOPIC",
-            "pattern_type": "LITERAL",
-            "resource_name": "orders.big.v1",
-            "principal": principal,
-            "host": "*",
-            "operation": operation,
-            "permission": "ALLOW",
-        }
 
-    assert acls == [
-        {
-            "topic": "orders.big.v1",
-            "bindings": [
-                binding("User:audit", "DESCRIBE_CONFIGS"),
-                binding("User:audit", "READ"),
-                binding("User:fraud-svc", "DESCRIBE_CONFIGS"),
-                binding("User:fraud-svc", "READ"),
-                binding("User:loader", "WRITE"),
-            ],
+def test_access_becomes_acl_bindings_on_the_topic_and_the_readers_groups(sluice_project):
+    project = compiled(sluice_project)
+    # no SASL user in runtime.kafka: sluice's own principal is unknown and gets nothing
+    assert _labels(project) == {
+        "model.big_orders": {
+            "User:audit READ topic orders.big.v1",
+            "User:audit DESCRIBE topic orders.big.v1",
+            "User:audit READ group audit.*",
+            "User:fraud-svc READ topic orders.big.v1",
+            "User:fraud-svc DESCRIBE topic orders.big.v1",
+            "User:fraud-svc READ group fraud-svc.*",
+            "User:loader WRITE topic orders.big.v1",
+            "User:loader DESCRIBE topic orders.big.v1",
         }
-    ]
+    }
+
+
+SASL_KAFKA = (
+    '  kafka: { bootstrap_servers: "broker:9092", security_protocol: SASL_PLAINTEXT,\n'
+    "           sasl_mechanism: PLAIN, sasl_username: deployer, sasl_password: pw"
+)
+ACCESS_LINE = '    access: { read: ["User:fraud-svc", "User:audit"], write: ["User:loader"] }\n'
+
+
+def _sasl(text: str, own_acls: str = "") -> str:
+    setting = f", own_acls: {own_acls}" if own_acls else ""
+    return text.replace('  kafka: { bootstrap_servers: "broker:9092"', SASL_KAFKA + setting)
+
+
+def test_sluices_own_jobs_and_sinks_get_what_they_read_and_write(sluice_project):
+    project = compiled(sluice_project, _sasl(PROJECT))
+    labels = _labels(project)
+    # the topic model's job: reads the source, writes its topic, groups and transactional
+    # ids under sluice.<project>.
+    own = {label for label in labels["model.big_orders"] if label.startswith("User:deployer")}
+    assert own == {
+        "User:deployer READ topic orders.v1",
+        "User:deployer DESCRIBE topic orders.v1",
+        "User:deployer WRITE topic orders.big.v1",
+        "User:deployer DESCRIBE topic orders.big.v1",
+        "User:deployer READ group sluice.shop.*",
+        "User:deployer WRITE transactional_id sluice.shop.*",
+        "User:deployer DESCRIBE transactional_id sluice.shop.*",
+    }
+    assert "User:deployer WRITE topic totals" in labels["model.totals"]
+    # the sink reads totals with Kafka Connect's group connect-<connector name>
+    assert labels["model.to_files"] == {
+        "User:deployer READ topic totals",
+        "User:deployer DESCRIBE topic totals",
+        "User:deployer READ group connect-shop-to_files",
+    }
+    acls = json.loads((project.path / "target" / "kafka" / "acls.json").read_text())
+    names = {a["node"]: a for a in acls}
+    assert set(names) == {"model.big_orders", "model.totals", "model.to_files"}
+    artifacts = project.manifest()["nodes"]["model.to_files"]["artifacts"]
+    assert [a["name"] for a in artifacts if a["kind"] == "acls"] == ["sink:to_files"]
+
+
+def test_without_access_anywhere_sluices_own_bindings_wait_for_own_acls_always(sluice_project):
+    quiet = _sasl(PROJECT.replace(ACCESS_LINE, ""))
+    project = compiled(sluice_project, quiet)
+    assert not (project.path / "target" / "kafka" / "acls.json").exists()
+
+    project = compiled(sluice_project, _sasl(PROJECT.replace(ACCESS_LINE, ""), "always"))
+    assert set(_labels(project)) == {"model.big_orders", "model.totals", "model.to_files"}
+
+    project = compiled(sluice_project, _sasl(PROJECT, "never"))
+    assert all(
+        not label.startswith("User:deployer")
+        for labels in _labels(project).values()
+        for label in labels
+    )
+
+
+def test_a_sources_access_and_a_readers_own_group_prefix(sluice_project):
+    text = PROJECT.replace(
+        '      - { name: amount, type: "DECIMAL(12,2)" }\nmodels:',
+        '      - { name: amount, type: "DECIMAL(12,2)" }\n'
+        "    access:\n"
+        "      read: [{ principal: User:audit, group_prefix: audit-jobs- }]\n"
+        "      write: [User:shop-app]\n"
+        "models:",
+    )
+    assert text != PROJECT
+    labels = _labels(compiled(sluice_project, text))
+    assert labels["source.orders"] == {
+        "User:audit READ topic orders.v1",
+        "User:audit DESCRIBE topic orders.v1",
+        "User:audit READ group audit-jobs-*",
+        "User:shop-app WRITE topic orders.v1",
+        "User:shop-app DESCRIBE topic orders.v1",
+    }
+
+
+def test_own_acls_always_needs_to_know_the_principal(sluice_project):
+    text = PROJECT.replace(
+        '  kafka: { bootstrap_servers: "broker:9092" }',
+        '  kafka: { bootstrap_servers: "broker:9092", own_acls: always }',
+    )
+    result = sluice_project({"stream_project.yml": text}).run("validate")
+    assert result.exit_code == 1
+    assert "own_acls: always needs to know sluice's principal" in result.output
+
+
+def test_a_group_prefix_for_somebody_who_is_not_a_reader_is_an_error(sluice_project):
+    text = PROJECT.replace(
+        ACCESS_LINE,
+        '    access: { read: ["User:audit"], group_prefixes: { "User:fraud-svc": "f-" } }\n',
+    )
+    result = sluice_project({"stream_project.yml": text}).run("validate")
+    assert result.exit_code == 1
+    assert "group_prefixes names 'User:fraud-svc', which is not a reader" in result.output
 
 
 def test_passwords_never_reach_target(sluice_project):

@@ -392,11 +392,19 @@ def test_acl_bindings_follow_access_read_and_foreign_bindings_stay(
     planned = story.run("plan", "--detailed-exitcode")
     assert planned.exit_code == 2, planned.output
     assert f"+ create acls {topic} (kafka)" in planned.output
-    assert '    User:alice READ: (none) -> "ALLOW"' in planned.output
+    assert f'    User:alice READ topic {topic}: (none) -> "ALLOW"' in planned.output
+    assert '    User:alice READ group alice.*: (none) -> "ALLOW"' in planned.output
+    # access: is declared, so sluice's own principal (admin) gets what the model's job needs
+    assert f'    User:admin WRITE topic {topic}: (none) -> "ALLOW"' in planned.output
     assert "admin-secret" not in planned.output
 
     _ok(story.run("apply"))
-    assert _topic_acls(sasl, topic) == {("User:alice", "READ"), ("User:alice", "DESCRIBE_CONFIGS")}
+    assert _topic_acls(sasl, topic) == {
+        ("User:alice", "READ"),
+        ("User:alice", "DESCRIBE"),
+        ("User:admin", "WRITE"),
+        ("User:admin", "DESCRIBE"),
+    }
     assert story.run("plan", "--detailed-exitcode").exit_code == 0
 
     # somebody grants bob by hand: sluice leaves that binding alone
@@ -415,7 +423,9 @@ def test_acl_bindings_follow_access_read_and_foreign_bindings_stay(
     story.write(model("secured", topic))  # alice's access is withdrawn
     revoked = story.run("plan", "--detailed-exitcode")
     assert revoked.exit_code == 2, revoked.output
-    assert '    User:alice READ: "ALLOW" -> (none)' in revoked.output
+    assert f'    User:alice READ topic {topic}: "ALLOW" -> (none)' in revoked.output
+    # no access: left anywhere: the bindings of sluice's own principal go too
+    assert f'    User:admin WRITE topic {topic}: "ALLOW" -> (none)' in revoked.output
     assert "User:bob" not in revoked.output
     _ok(story.run("apply"))
     assert _topic_acls(sasl, topic) == {("User:bob", "READ")}

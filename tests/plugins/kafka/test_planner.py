@@ -8,8 +8,7 @@ import pytest
 
 from sluice.errors import ProjectErrors, SluiceError
 from sluice.plugin.api import Artifact
-from sluice_kafka.client import Binding, LiveTopic
-from sluice_kafka.compiler import acl_bindings
+from sluice_kafka.client import LiveTopic
 from sluice_kafka.planner import (
     Owner,
     PlanInput,
@@ -17,6 +16,8 @@ from sluice_kafka.planner import (
     plan_changes,
     plan_topic,
 )
+from sluice_kafka.registry import Registered, Verdict
+from sluice_kafka.schema_planner import LiveSubject
 from sluice_kafka.state import Record, lock_holder, spec_hash
 
 BROKER_DEFAULTS = {
@@ -242,63 +243,90 @@ def test_destroy_deletes_only_what_sluice_recorded() -> None:
     assert [(c.action, c.name) for c in plan_changes(given)] == [("delete", "ours")]
 
 
-# -- ACLs -------------------------------------------------------------------------------------
+# -- registry subjects that leave ------------------------------------------------------------
 
 
-def acls(name: str, readers: list[str]) -> Artifact:
-    return Artifact(
-        "kafka", "acls", name, {"topic": name, "bindings": acl_bindings(name, readers, [])}
-    )
+def subject(name: str, kind: str = "schema") -> Artifact:
+    spec: dict[str, Any] = {"subject": name, "schemaType": "AVRO", "schema": {"type": "string"}}
+    if kind == "schema":
+        spec["compatibility"] = "BACKWARD"
+    return Artifact("kafka", kind, name, spec, file="schemas.json")
 
 
-def bindings(name: str, readers: list[str]) -> set[Binding]:
-    return {Binding.from_spec(b) for b in acl_bindings(name, readers, [])}
+def _verdict(subject: str, schema: str, schema_type: str) -> Verdict:
+    return Verdict(True)
 
 
-def test_missing_bindings_are_created_and_extra_ones_sluice_made_are_deleted() -> None:
-    t = topic("t")
-    before, after = acls("t", ["User:alice", "User:bob"]), acls("t", ["User:alice", "User:carol"])
-    foreign = Binding("TOPIC", "t", "LITERAL", "User:dave", "*", "WRITE", "ALLOW")
+def _registered(subject: str, version: int = 2) -> LiveSubject:
+    return LiveSubject(Registered(subject, version, 1, '"string"', "AVRO"), "BACKWARD")
+
+
+def test_a_subject_whose_model_left_is_an_orphan_delete() -> None:
+    kept, gone = subject("kept-value"), subject("gone-value")
     given = _input(
-        artifacts=[after],
-        project_artifacts=[t, after],
-        owners={t.key: OWNER, after.key: OWNER},
-        live={"t": live("t")},
-        records={("acls", "t"): record(before), ("topic", "t"): record(t)},
-        bindings=bindings("t", ["User:alice", "User:bob"]) | {foreign},
+        artifacts=[kept],
+        project_artifacts=[kept],
+        records={("schema", "kept-value"): record(kept), ("schema", "gone-value"): record(gone)},
+        subjects={"kept-value": _registered("kept-value"), "gone-value": _registered("gone-value")},
+        check=_verdict,
     )
-    [change] = [c for c in plan_changes(given) if c.kind == "acls"]
-    assert change.action == "update" and change.node == "model.orders_big"
-    assert change.diff == {
-        "User:carol READ": (None, "ALLOW"),
-        "User:carol DESCRIBE_CONFIGS": (None, "ALLOW"),
-        "User:bob READ": ("ALLOW", None),
-        "User:bob DESCRIBE_CONFIGS": ("ALLOW", None),
-    }
-    assert all(b["principal"] != "User:dave" for b in change.payload["delete"])
+    [change] = [c for c in plan_changes(given) if c.action == "delete"]
+    assert (change.action, change.kind, change.name, change.node) == (
+        "delete",
+        "schema",
+        "gone-value",
+        None,
+    )
+    assert change.destructive and change.diff == {"version": (2, None)}
+    assert change.reason == "its model left the project"
 
 
-def test_removing_the_last_principal_revokes_on_a_plain_apply() -> None:
-    t = topic("t")
-    before = acls("t", ["User:alice"])
+def test_a_subject_already_gone_is_only_forgotten() -> None:
+    gone = subject("gone-value")
     given = _input(
-        artifacts=[t],
-        project_artifacts=[t],
-        owners={t.key: OWNER},
-        live={"t": live("t")},
-        records={("acls", "t"): record(before), ("topic", "t"): record(t)},
-        bindings=bindings("t", ["User:alice"]),
+        records={("schema", "gone-value"): record(gone)},
+        subjects={"gone-value": LiveSubject(None, None)},
+        check=_verdict,
     )
     [change] = plan_changes(given)
-    assert (change.kind, change.action, change.node) == ("acls", "update", "model.orders_big")
-    assert change.payload["spec"] is None and len(change.payload["delete"]) == 2
+    assert change.action == "delete" and not change.destructive
+    assert change.reason == "its model left the project (already gone; apply forgets it)"
 
 
-def test_access_without_an_authorizer_is_a_plan_error() -> None:
-    wanted = acls("t", ["User:alice"])
-    given = _input(artifacts=[wanted], project_artifacts=[wanted], acls_enabled=False)
-    with pytest.raises(SluiceError, match="no authorizer"):
-        plan_changes(given)
+def test_a_recorded_subject_that_is_now_a_sources_is_forgotten_never_deleted() -> None:
+    source = subject("orders-value", kind="source_schema")
+    owner = Owner("source.orders", "orders")
+    given = _input(
+        project_artifacts=[source],
+        owners={source.key: owner},
+        records={("schema", "orders-value"): record(subject("orders-value"))},
+        check=_verdict,
+    )
+    [change] = plan_changes(given)
+    assert (change.action, change.node, change.payload["spec"]) == (
+        "update",
+        "source.orders",
+        None,
+    )
+
+
+def test_without_a_registry_no_subject_is_deleted() -> None:
+    given = _input(records={("schema", "gone-value"): record(subject("gone-value"))})
+    assert plan_changes(given) == []
+
+
+def test_destroy_deletes_the_subjects_sluice_registered_never_a_sources() -> None:
+    ours, theirs = subject("ours-value"), subject("theirs-value", kind="source_schema")
+    given = _input(
+        artifacts=[ours, theirs],
+        project_artifacts=[ours, theirs],
+        owners={ours.key: OWNER},
+        records={("schema", "ours-value"): record(ours)},
+        check=_verdict,
+        destroy=True,
+    )
+    [change] = plan_changes(given)
+    assert (change.action, change.name, change.node) == ("delete", "ours-value", OWNER.uid)
 
 
 # -- the lock ---------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from sluice.testing import RunResult, SluiceProject, local_stack
 
@@ -40,17 +41,31 @@ class Story:
         self.project: SluiceProject | None = None
         self.registry = httpx.Client(base_url=env["SR_URL"], timeout=10)
 
-    def write(self, columns: str, schema: str = "", tests: str = "", sources: str = "") -> None:
+    def write(
+        self,
+        columns: str,
+        schema: str = "",
+        tests: str = "",
+        sources: str = "",
+        models: str = "",
+        orders: bool = True,
+        registry: str = "",
+    ) -> None:
+        """The project: the avro model orders (unless ``orders`` is False) and ``models``."""
         text = (
             f'project: {{ name: {self.name}, version: "1.0.0" }}\n'
             "runtime:\n"
             '  kafka: { bootstrap_servers: "${KAFKA_BOOTSTRAP}" }\n'
-            '  schema_registry: { url: "${SR_URL}" }\n'
+            f'  schema_registry: {{ url: "${{SR_URL}}"{registry} }}\n'
             "models:\n"
-            "  - name: orders\n    materialized: topic\n    format: avro\n"
-            f"    topic: {{ name: {self.topic}, partitions: 1, replication_factor: 1 }}\n"
-            f"    columns: {columns}\n"
-            + (f"    schema: {schema}\n" if schema else "")
+            + (
+                "  - name: orders\n    materialized: topic\n    format: avro\n"
+                f"    topic: {{ name: {self.topic}, partitions: 1, replication_factor: 1 }}\n"
+                f"    columns: {columns}\n" + (f"    schema: {schema}\n" if schema else "")
+                if orders
+                else ""
+            )
+            + models
             + (f"sources:\n{sources}" if sources else "")
             + (f"tests:\n{tests}" if tests else "")
         )
@@ -211,3 +226,112 @@ def test_schema_tests_pass_when_the_subject_matches_and_fail_naming_the_field(
     failed = story.run("test", "--select", "payments_schema")
     assert failed.exit_code != 0
     assert "field 'currency': version 1 has no such field" in failed.output
+
+
+# -- subjects that leave ----------------------------------------------------------------------
+
+
+def _avro_model(name: str, topic: str) -> str:
+    return (
+        f"  - name: {name}\n    materialized: topic\n    format: avro\n"
+        f"    topic: {{ name: {topic}, partitions: 1, replication_factor: 1 }}\n"
+        "    columns: [{ name: id, type: STRING NOT NULL }]\n"
+    )
+
+
+def _avro_source(story: Story) -> tuple[str, str]:
+    """A source whose producer registered its subject (and created its topic)."""
+    topic = f"{story.name}.payments"
+    subject = f"{topic}-value"
+    registered = story.registry.post(
+        f"/subjects/{subject}/versions",
+        json={"schema": json.dumps({**V1, "fields": [{"name": "id", "type": "string"}]})},
+    )
+    assert registered.status_code == 200, registered.text
+    admin = _admin(story)  # kept alive until its futures are done
+    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
+        future.result(30)
+    source = (
+        f"  - name: payments\n    topic: {topic}\n    format: avro\n"
+        "    columns: [{ name: id, type: STRING NOT NULL }]\n"
+    )
+    return source, subject
+
+
+def _deleted_too(story: Story) -> list[str]:
+    """Every subject the registry knows, soft-deleted ones included."""
+    answer = story.registry.get("/subjects", params={"deleted": "true"})
+    assert answer.status_code == 200, answer.text
+    return list(answer.json())
+
+
+def _admin(story: Story) -> AdminClient:
+    return AdminClient({"bootstrap.servers": story.env["KAFKA_BOOTSTRAP"]})
+
+
+def _forget(story: Story, *subjects: str) -> None:
+    """Remove what a test made outside sluice: subjects, and the source's topic."""
+    for subject in subjects:
+        story.registry.delete(f"/subjects/{subject}")
+        story.registry.delete(f"/subjects/{subject}", params={"permanent": "true"})
+    admin = _admin(story)
+    for future in admin.delete_topics([f"{story.name}.payments"]).values():
+        future.result(30)
+
+
+def test_a_subject_whose_model_left_is_soft_deleted_with_prune_and_its_level_cleared(
+    story: Story,
+) -> None:
+    source, source_subject = _avro_source(story)
+    keep = _avro_model("keep", f"{story.name}.keep")
+    story.write(TWO, schema="{ compatibility: FULL }", models=keep, sources=source)
+    _ok(story.run("apply"))
+    schema_id = story.latest()["id"]
+    assert story.level() == "FULL"
+
+    story.write(TWO, models=keep, sources=source, orders=False)
+    held = story.run("plan", "--detailed-exitcode")
+    assert held.exit_code == 0, held.output  # deletes wait for --prune
+    assert (
+        f"- delete schema {story.subject} (kafka)  # its model left the project  "
+        "(left the project; pass --prune to delete)"
+    ) in held.output
+    assert "    version: 1 -> (none)" in held.output
+    assert source_subject not in held.output  # a source's subject: never deleted
+    _ok(story.run("apply"))
+    assert story.latest()["version"] == 1
+
+    pruned = _ok(story.run("apply", "--prune"))
+    assert f"schema {story.subject}" in pruned.output
+    gone = story.registry.get(f"/subjects/{story.subject}/versions/latest")
+    assert (gone.status_code, gone.json()["error_code"]) == (404, 40401)
+    # soft: the registry still knows it, and records written with it stay readable by id
+    assert story.subject in _deleted_too(story)
+    assert story.registry.get(f"/schemas/ids/{schema_id}").status_code == 200
+    # its own level is gone: the registry's global one applies again
+    assert story.level() == story.registry.get("/config").json()["compatibilityLevel"]
+    assert story.latest(f"{story.name}.keep-value")["version"] == 1
+    assert story.latest(source_subject)["version"] == 1
+    assert story.run("plan", "--prune", "--detailed-exitcode").exit_code == 0
+
+    # the model comes back: its subject is registered again from scratch
+    story.write(TWO, models=keep, sources=source)
+    _ok(story.run("apply"))
+    assert story.latest()["schema"] == V1
+    _ok(story.run("destroy", "--yes"))
+    _forget(story, story.subject, f"{story.name}.keep-value", source_subject)
+
+
+def test_destroy_deletes_the_subjects_of_models_for_good_when_asked_and_never_a_sources(
+    story: Story,
+) -> None:
+    source, source_subject = _avro_source(story)
+    story.write(TWO, sources=source, registry=", permanent_delete: true")
+    _ok(story.run("apply"))
+    assert story.latest()["version"] == 1
+
+    destroyed = _ok(story.run("destroy", "--yes"))
+    assert f"schema {story.subject}" in destroyed.output
+    assert story.subject not in _deleted_too(story)  # permanent: not even soft-deleted
+    assert story.latest(source_subject)["version"] == 1  # the producer's subject stays
+    _forget(story, source_subject)

@@ -10,7 +10,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|m|min|h|d)\s*$")
@@ -128,9 +136,58 @@ class EventTime(Strict):
         return value
 
 
+class Reader(Strict):
+    """A reader written as a mapping: its principal and the prefix of its consumer groups."""
+
+    principal: str
+    group_prefix: Annotated[str, Field(min_length=1)]
+
+
+def _reader(item: dict[str, Any], number: int) -> Reader:
+    """The mapping form of a reader, or a ValueError naming the item (the model's own error
+    would point at a key that is not in the file)."""
+    unknown = sorted(set(item) - set(Reader.model_fields))
+    if unknown:
+        raise ValueError(
+            f"read item {number}: unknown key '{unknown[0]}'; a reader has "
+            "principal: and group_prefix:"
+        )
+    try:
+        return Reader.model_validate(item)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        raise ValueError(f"read item {number}: {where}: {problem['msg']}") from None
+
+
 class Access(Strict):
+    """Who may read and write a topic.
+
+    A reader is ``User:<name>``, or ``{principal: User:<name>, group_prefix: <prefix>}`` to
+    name the consumer groups it may use; either way ``read`` holds the principals (what
+    plugins read) and ``group_prefixes`` the prefixes given for some of them.
+    """
+
     read: NameList = ()
     write: NameList = ()
+    group_prefixes: dict[str, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _readers_as_principals(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("read"), list | dict):
+            return data
+        items = data["read"] if isinstance(data["read"], list) else [data["read"]]
+        principals: list[Any] = []
+        prefixes = dict(data.get("group_prefixes") or {})
+        for number, item in enumerate(items, 1):
+            if isinstance(item, dict):
+                reader = _reader(item, number)
+                principals.append(reader.principal)
+                prefixes[reader.principal] = reader.group_prefix
+            else:
+                principals.append(item)
+        return {**data, "read": principals, "group_prefixes": prefixes}
 
     @field_validator("read", "write")
     @classmethod
@@ -139,6 +196,15 @@ class Access(Strict):
             if ":" not in value:
                 raise ValueError(f"'{value}' is not a principal; write it as User:<name>")
         return values
+
+    @model_validator(mode="after")
+    def _prefixes_of_readers(self) -> Access:
+        strangers = sorted(set(self.group_prefixes) - set(self.read))
+        if strangers:
+            raise ValueError(
+                f"group_prefixes names '{strangers[0]}', which is not a reader; list it in read:"
+            )
+        return self
 
 
 class MaskRule(Strict):
@@ -166,6 +232,7 @@ class Source(NodeBase):
     format: Format = "json"
     key: NameList = ()
     event_time: EventTime | None = None
+    access: Access = Field(default_factory=Access)
 
 
 class Model(NodeBase):

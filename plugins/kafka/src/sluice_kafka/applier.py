@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sluice.errors import RemoteError
 from sluice.plugin.api import ApplyResult, Change
 from sluice_kafka.client import Binding, KafkaAdmin
 from sluice_kafka.registry import RegistryClient
@@ -26,6 +27,8 @@ def apply_change(
         message = _apply_topic(change, admin)
     elif change.kind == "acls":
         message = _apply_acls(change, admin)
+    elif change.kind == "schema" and registry is not None and change.action == "delete":
+        message = _delete_subject(change.name, registry)
     elif change.kind == "schema" and registry is not None:
         message = _apply_schema(change, registry)
     else:
@@ -38,15 +41,26 @@ def apply_change(
     return ApplyResult(change, "success", message, time.monotonic() - started)
 
 
-def apply_creates(
+def apply_batch(
     changes: Sequence[Change], admin: KafkaAdmin, state: StateStore, version: str
 ) -> list[ApplyResult] | None:
-    """Create many topics with one request, one metadata wait and one state flush.
-
-    Only for batches made of topic creates; anything else (None) goes change by change.
-    """
-    if not changes or any(c.kind != "topic" or c.action != "create" for c in changes):
+    """Topic creates and ACL changes of one step in a few requests (their results in the
+    order of ``changes``); None for a batch with anything else, which goes change by change."""
+    creates = [c for c in changes if c.kind == "topic" and c.action == "create"]
+    acls = [c for c in changes if c.kind == "acls"]
+    if not changes or len(creates) + len(acls) != len(changes):
         return None
+    done = {id(r.change): r for r in apply_creates(creates, admin, state, version)}
+    done |= {id(r.change): r for r in apply_acl_changes(acls, admin, state, version)}
+    return [done[id(c)] for c in changes]
+
+
+def apply_creates(
+    changes: Sequence[Change], admin: KafkaAdmin, state: StateStore, version: str
+) -> list[ApplyResult]:
+    """Create many topics with one request, one metadata wait and one state flush."""
+    if not changes:
+        return []
     started = time.monotonic()
     specs = {c.name: c.payload["spec"] for c in changes}
     outcome = admin.create_topics(
@@ -110,10 +124,59 @@ def _create(admin: KafkaAdmin, name: str, spec: Mapping[str, Any]) -> None:
 
 
 def _apply_acls(change: Change, admin: KafkaAdmin) -> str:
+    delete, create = _acl_payload(change)
+    failures = _failures(admin.delete_bindings(delete), delete)
+    failures += _failures(admin.create_bindings(create), create)
+    if failures:
+        raise RemoteError(
+            f"acls {change.name}: {failures[0]}",
+            hint="sluice's principal needs ALTER on the cluster to manage ACLs",
+        )
+    return _acl_message(create, delete)
+
+
+def apply_acl_changes(
+    changes: Sequence[Change], admin: KafkaAdmin, state: StateStore, version: str
+) -> list[ApplyResult]:
+    """Every binding of ``changes`` deleted in one request and created in another, then the
+    records of the changes that succeeded written with one flush."""
+    if not changes:
+        return []
+    started = time.monotonic()
+    wanted = {id(c): _acl_payload(c) for c in changes}
+    deleted = admin.delete_bindings(b for delete, _ in wanted.values() for b in delete)
+    created = admin.create_bindings(b for _, create in wanted.values() for b in create)
+    seconds = (time.monotonic() - started) / len(changes)
+    results, saves, forgets = [], [], []
+    for change in changes:
+        delete, create = wanted[id(change)]
+        failures = _failures(deleted, delete) + _failures(created, create)
+        if failures:
+            results.append(ApplyResult(change, "error", f"acls {change.name}: {failures[0]}"))
+            continue
+        spec = change.payload.get("spec")
+        if change.action == "delete" or spec is None:
+            forgets.append(("acls", change.name))
+        else:
+            saves.append(("acls", change.name, spec))
+        results.append(ApplyResult(change, "success", _acl_message(create, delete), seconds))
+    state.save_many(saves, version)
+    state.forget_many(forgets)
+    return results
+
+
+def _acl_payload(change: Change) -> tuple[list[Binding], list[Binding]]:
+    """(bindings to delete, bindings to create) of one change."""
     delete = [Binding.from_spec(b) for b in change.payload.get("delete", ())]
     create = [Binding.from_spec(b) for b in change.payload.get("create", ())]
-    admin.delete_bindings(delete)
-    admin.create_bindings(create)
+    return delete, create
+
+
+def _failures(outcome: Mapping[Binding, str | None], bindings: Sequence[Binding]) -> list[str]:
+    return [f"{outcome[b]} ({b.label()})" for b in bindings if outcome.get(b)]
+
+
+def _acl_message(create: Sequence[Binding], delete: Sequence[Binding]) -> str:
     parts = []
     if create:
         parts.append(f"{len(create)} binding(s) created")
@@ -134,3 +197,17 @@ def _apply_schema(change: Change, registry: RegistryClient) -> str:
         schema_id = registry.register(change.name, schema_text(spec["schema"]), spec["schemaType"])
         done.insert(0, f"registered (schema id {schema_id})")
     return ", ".join(done) or "recorded"
+
+
+def _delete_subject(subject: str, registry: RegistryClient) -> str:
+    """Soft-delete the subject and clear its level, so a model that comes back starts from
+    the registry's defaults; with ``permanent_delete``, delete it for good afterwards."""
+    versions = registry.delete_subject(subject)
+    if registry.permanent_delete:
+        # None from the soft delete may mean "soft-deleted before": the permanent one decides
+        gone = registry.delete_subject(subject, permanent=True)
+        return "deleted permanently" if gone is not None else "already gone"
+    registry.clear_compatibility(subject)
+    if versions is None:
+        return "already gone"
+    return f"soft-deleted (version(s) {', '.join(map(str, versions))}; readable by id)"

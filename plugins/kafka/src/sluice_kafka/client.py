@@ -145,6 +145,13 @@ class Binding:
             AclPermissionType[self.permission],
         )
 
+    def label(self) -> str:
+        """``User:alice READ topic orders``; a prefix ends in ``*`` (``group alice.*``)."""
+        star = "*" if self.pattern_type == "PREFIXED" else ""
+        resource = f"{self.resource_type.lower()} {self.resource_name}{star}"
+        verb = "" if self.permission == "ALLOW" else f" {self.permission}"
+        return f"{self.principal} {self.operation}{verb} {resource}"
+
     @classmethod
     def from_kafka(cls, binding: AclBinding) -> Binding:
         return cls(
@@ -387,12 +394,13 @@ class KafkaAdmin:
 
     # -- ACLs ---------------------------------------------------------------------------------
 
-    def topic_bindings(self) -> set[Binding]:
-        """Every literal ACL binding on topics (one request; empty without an authorizer)."""
+    def bindings(self) -> set[Binding]:
+        """Every ACL binding of the cluster, of any resource and pattern (one request; empty
+        without an authorizer)."""
         every = AclBindingFilter(
-            ResourceType.TOPIC,
+            ResourceType.ANY,
             ANY,
-            ResourcePatternType.LITERAL,
+            ResourcePatternType.ANY,
             ANY,
             ANY,
             AclOperation.ANY,
@@ -409,19 +417,38 @@ class KafkaAdmin:
             ) from exc
         return {Binding.from_kafka(b) for b in found}
 
-    def create_bindings(self, bindings: Sequence[Binding]) -> None:
-        if bindings:
+    def create_bindings(self, bindings: Iterable[Binding]) -> dict[Binding, str | None]:
+        """Create ``bindings`` in one request: binding -> None when created, else the error."""
+        wanted = sorted(set(bindings))
+        if not wanted:
+            return {}
+        try:
             futures = self.admin.create_acls(
-                [b.to_kafka() for b in bindings], request_timeout=self.timeout
+                [b.to_kafka() for b in wanted], request_timeout=self.timeout
             )
-            self._wait(futures, "create ACL")
+        except KafkaException as exc:
+            raise self._unreachable(exc) from exc
+        return {
+            Binding.from_kafka(key): _failure(future, "create ACL")
+            for key, future in futures.items()
+        }
 
-    def delete_bindings(self, bindings: Sequence[Binding]) -> None:
-        if bindings:
+    def delete_bindings(self, bindings: Iterable[Binding]) -> dict[Binding, str | None]:
+        """Delete ``bindings`` (each by an exact filter) in one request: binding -> None when
+        deleted or already gone, else the error."""
+        doomed = sorted(set(bindings))
+        if not doomed:
+            return {}
+        try:
             futures = self.admin.delete_acls(
-                [b.to_filter() for b in bindings], request_timeout=self.timeout
+                [b.to_filter() for b in doomed], request_timeout=self.timeout
             )
-            self._wait(futures, "delete ACL")
+        except KafkaException as exc:
+            raise self._unreachable(exc) from exc
+        return {
+            Binding.from_kafka(key): _failure(future, "delete ACL")
+            for key, future in futures.items()
+        }
 
     # -- consumer groups ----------------------------------------------------------------------
 
@@ -494,6 +521,15 @@ class KafkaAdmin:
             hint="check runtime.kafka (bootstrap_servers, security settings) and that the "
             "brokers run; `sluice dev up kafka` starts a local one",
         )
+
+
+def _failure(future: Any, what: str) -> str | None:
+    """None when ``future`` succeeded, else what failed and why."""
+    try:
+        future.result()
+    except KafkaException as exc:
+        return f"{what} failed: {_text(exc)}"
+    return None
 
 
 def _shows(live: LiveTopic, partitions: int | None, config: Mapping[str, str | None]) -> bool:

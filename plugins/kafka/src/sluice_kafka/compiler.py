@@ -1,14 +1,14 @@
-"""Compiling nodes into what Kafka must hold: topic specs, checks on source topics, ACLs.
+"""Compiling nodes into what Kafka must hold: topic specs, checks on source topics, subjects.
 
 A topic spec carries only what the project declares (``defaults.topic`` overlaid with the
 model's ``topic:``); what nobody declared is None, so plan compares only declared settings and
-leaves the broker's defaults alone.
+leaves the broker's defaults alone. ACL bindings are compiled by :mod:`sluice_kafka.acls`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sluice.compiler import CompileContext
@@ -85,51 +85,6 @@ def violations_artifact(name: str, defaults: Defaults) -> Artifact:
         "config": dict(VIOLATIONS_CONFIG),
     }
     return Artifact(PLUGIN, "topic", name, spec, file="topics.json")
-
-
-def acl_artifact(node: Node) -> Artifact | None:
-    """ACL bindings for a model's ``access:`` block, on the topic Kafka holds for it."""
-    model = node.spec
-    if not isinstance(model, Model) or not node.real_topic or not node.topic:
-        return None
-    bindings = acl_bindings(node.topic, model.access.read, model.access.write)
-    if not bindings:
-        return None
-    return Artifact(
-        PLUGIN, "acls", node.topic, {"topic": node.topic, "bindings": bindings}, file="acls.json"
-    )
-
-
-# Readers need READ (which implies DESCRIBE) and DESCRIBE_CONFIGS (clients read
-# cleanup.policy and friends); writers need WRITE (which implies DESCRIBE).
-_OPERATIONS: Mapping[str, Sequence[str]] = {
-    "read": ("READ", "DESCRIBE_CONFIGS"),
-    "write": ("WRITE",),
-}
-
-
-def acl_bindings(
-    topic: str, readers: Sequence[str], writers: Sequence[str]
-) -> list[dict[str, str]]:
-    """One ALLOW binding per (principal, operation) on the literal topic name, sorted."""
-    wanted = {
-        (principal, operation)
-        for access, principals in (("read", readers), ("write", writers))
-        for principal in principals
-        for operation in _OPERATIONS[access]
-    }
-    return [
-        {
-            "resource_type": "TOPIC",
-            "pattern_type": "LITERAL",
-            "resource_name": topic,
-            "principal": principal,
-            "host": "*",
-            "operation": operation,
-            "permission": "ALLOW",
-        }
-        for principal, operation in sorted(wanted)
-    ]
 
 
 # -- registry subjects ------------------------------------------------------------------------

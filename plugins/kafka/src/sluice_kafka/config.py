@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", "GSSAPI"]
+# mechanisms with a user name and password, where the principal is User:<sasl_username>
+LOGIN_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 
 class _Section(BaseModel):
@@ -32,6 +34,12 @@ class KafkaConfig(_Section):
     ssl_key_location: str | None = None
     ssl_key_password: SecretStr | None = None
     client_id: str = "sluice"
+    # the principal the brokers see for these credentials; derived from sasl_username
+    # (User:<name>) when not given, which fits PLAIN and SCRAM but not mTLS or OAuth
+    principal: str | None = None
+    # ACL bindings for sluice's own jobs and connectors: "auto" grants them when the project
+    # declares access: somewhere (so its cluster has an authorizer), "always" or "never"
+    own_acls: Literal["auto", "always", "never"] = "auto"
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -48,12 +56,28 @@ class KafkaConfig(_Section):
     def _sasl_is_complete(self) -> KafkaConfig:
         if self.security_protocol.startswith("SASL_") and self.sasl_mechanism is None:
             raise ValueError(f"security_protocol {self.security_protocol} needs sasl_mechanism")
-        needs_login = self.sasl_mechanism in ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+        needs_login = self.sasl_mechanism in LOGIN_MECHANISMS
         if needs_login and (not self.sasl_username or self.sasl_password is None):
             raise ValueError(
                 f"sasl_mechanism {self.sasl_mechanism} needs sasl_username and sasl_password"
             )
+        if self.principal is not None and ":" not in self.principal:
+            raise ValueError(f"principal '{self.principal}' is not a principal; write User:<name>")
+        if self.own_acls == "always" and self.own_principal is None:
+            raise ValueError(
+                "own_acls: always needs to know sluice's principal: set principal: User:<name> "
+                "(or sasl_mechanism PLAIN/SCRAM with sasl_username)"
+            )
         return self
+
+    @property
+    def own_principal(self) -> str | None:
+        """The principal sluice, its jobs and its connectors authenticate as, if known."""
+        if self.principal is not None:
+            return self.principal
+        if self.sasl_mechanism in LOGIN_MECHANISMS and self.sasl_username:
+            return f"User:{self.sasl_username}"
+        return None
 
 
 class SchemaRegistryConfig(_Section):
@@ -62,6 +86,9 @@ class SchemaRegistryConfig(_Section):
     url: str
     basic_auth_user: str | None = None
     basic_auth_password: SecretStr | None = None
+    # deleting a subject sluice registered (prune, destroy): soft by default, so records
+    # written with its schemas stay readable by id; true deletes it for good afterwards
+    permanent_delete: bool = False
 
     @field_validator("url")
     @classmethod

@@ -9,7 +9,7 @@ plan errors that say what to do, or ``replace`` changes with ``--allow-recreate`
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,11 +49,14 @@ class PlanInput:
     owners: Mapping[str, Owner]  # artifact key -> its node
     live: Mapping[str, LiveTopic]
     records: Mapping[tuple[str, str], Record]
-    bindings: set[Binding] = field(default_factory=set)  # literal topic ACLs on the cluster
+    bindings: set[Binding] = field(default_factory=set)  # every ACL binding on the cluster
+    nodes: Mapping[str, Owner] = field(default_factory=dict)  # unique id -> node, all of them
+    selected: Collection[str] | None = None  # unique ids (None: the owners of ``artifacts``)
     acls_enabled: bool = True
     allow_recreate: bool = False
     destroy: bool = False
-    # registry subjects of the selected schema artifacts, and how to ask for a verdict
+    # registry subjects of the selected schema artifacts (and of recorded subjects that left
+    # the project), and how to ask for a verdict; check is None without a registry
     subjects: Mapping[str, LiveSubject] = field(default_factory=dict)
     check: Checker | None = None
     warnings: list[str] = field(default_factory=list)  # filled by plan_changes
@@ -94,7 +97,7 @@ def plan_changes(given: PlanInput) -> list[Change]:
         errors.append(exc)
     if errors:
         raise errors[0] if len(errors) == 1 else ProjectErrors(errors)
-    return changes + plan_orphan_topics(given)
+    return changes + plan_orphan_topics(given) + plan_orphan_subjects(given)
 
 
 # -- topics -----------------------------------------------------------------------------------
@@ -349,10 +352,78 @@ def plan_destroy(given: PlanInput) -> list[Change]:
                     stage=STORAGE,
                 )
             )
-        elif artifact.kind == "acls":
-            ours = _recorded_bindings(record) & given.bindings
-            changes.append(_acl_change("delete", artifact.name, owner, set(), ours, None))
+        elif artifact.kind == "schema" and given.check is not None:
+            changes.append(_subject_deletion(artifact.name, owner, "destroy", given))
+    return changes + _destroy_acls(given)
+
+
+def _destroy_acls(given: PlanInput) -> list[Change]:
+    """Deletes of the bindings sluice recorded for the selected nodes, except those a node
+    that stays still wants (a reader's group prefix, the jobs' prefix)."""
+    selected = {a.key for a in given.artifacts}
+    staying = _bindings_of(a for a in given.project_artifacts if a.key not in selected)
+    claimed: set[Binding] = set()
+    changes = []
+    for artifact in sorted(given.artifacts, key=lambda a: a.name):
+        record = given.records.get((artifact.kind, artifact.name))
+        if artifact.kind != "acls" or record is None:
+            continue
+        doomed = (_recorded_bindings(record) & given.bindings) - staying - claimed
+        claimed |= doomed
+        owner = given.owners.get(artifact.key)
+        changes.append(_acl_change("delete", artifact.name, owner, set(), doomed, None))
     return changes
+
+
+def plan_orphan_subjects(given: PlanInput) -> list[Change]:
+    """Deletes (node None) of subjects sluice registered for a model that left the project.
+
+    A recorded subject that is now a source's is forgotten instead: sluice never deletes the
+    subject of a source, not even after that source leaves the project too.
+    """
+    if given.check is None:
+        return []  # no registry configured: nothing to ask, nothing to delete
+    project = given.project_artifacts
+    models = {a.name for a in project if a.kind == "schema"}
+    sources = {a.name: a for a in project if a.kind == "source_schema"}
+    changes = []
+    for (kind, name), _record in sorted(given.records.items()):
+        if kind != "schema" or name in models:
+            continue
+        if name in sources:
+            owner = given.owners.get(sources[name].key)
+            changes.append(
+                Change(
+                    PLUGIN,
+                    "update",
+                    "schema",
+                    name,
+                    owner.uid if owner else None,
+                    reason="now a source's subject: apply forgets it, and never deletes it",
+                    payload={"spec": None, "register": False, "compatibility": None},
+                    stage=STORAGE,
+                )
+            )
+            continue
+        changes.append(_subject_deletion(name, None, "its model left the project", given))
+    return changes
+
+
+def _subject_deletion(subject: str, owner: Owner | None, reason: str, given: PlanInput) -> Change:
+    live = given.subjects.get(subject)
+    gone = live is not None and live.latest is None
+    return Change(
+        PLUGIN,
+        "delete",
+        "schema",
+        subject,
+        owner.uid if owner else None,
+        diff={"version": (live.latest.version, None)} if live and live.latest else {},
+        destructive=not gone,
+        reason=reason + (" (already gone; apply forgets it)" if gone else ""),
+        payload={"spec": None},
+        stage=STORAGE,
+    )
 
 
 def _deletion_diff(live: LiveTopic | None) -> dict[str, tuple[Any, Any]]:
@@ -363,10 +434,12 @@ def _deletion_diff(live: LiveTopic | None) -> dict[str, tuple[Any, Any]]:
 
 
 def plan_acls(given: PlanInput) -> list[Change]:
-    """Bindings as a set: create the missing, delete the extra that sluice created.
+    """Bindings as one set for the whole project: create the missing, delete the extra that
+    sluice recorded and no node of the project wants any more.
 
-    A topic whose model lost its last principal keeps its node (the revocation happens on a
-    plain apply); bindings of a topic that left the project are orphans (``--prune``).
+    A binding several nodes want (a reader's group prefix) is created once, by the first
+    change that needs it. A node that stays but grants nothing any more is revoked on a plain
+    apply; the bindings of a node that left the project are orphans (``--prune``).
     """
     desired = {a.name: a for a in given.artifacts if a.kind == "acls"}
     recorded = {name: r for (kind, name), r in given.records.items() if kind == "acls"}
@@ -375,53 +448,80 @@ def plan_acls(given: PlanInput) -> list[Change]:
     if desired and not given.acls_enabled:
         names = ", ".join(sorted(desired))
         raise SluiceError(
-            f"access: is declared for topic(s) {names}, but the cluster has no authorizer, "
+            f"ACL bindings are planned for {names}, but the cluster has no authorizer, "
             "so Kafka ACLs cannot be applied",
-            hint="enable an authorizer on the brokers (authorizer.class.name) or remove access:",
+            hint="enable an authorizer on the brokers (authorizer.class.name), or remove "
+            "access: (and set runtime.kafka.own_acls: never)",
         )
-    selected = {given.owners[a.key].uid for a in given.artifacts if a.key in given.owners}
-    topic_owner = {
-        a.name: given.owners[a.key]
-        for a in given.project_artifacts
-        if a.kind == "topic" and a.key in given.owners
-    }
-    in_project = {a.name for a in given.project_artifacts if a.kind == "acls"}
+    project = [a for a in given.project_artifacts if a.kind == "acls"]
+    wanted_anywhere = _bindings_of(project)
+    in_project = {a.name for a in project}
+    selected = given.selected
+    if selected is None:
+        selected = {given.owners[a.key].uid for a in given.artifacts if a.key in given.owners}
+    claimed: set[Binding] = set()  # created or deleted by an earlier change of this plan
     changes = []
-    for topic in sorted(set(desired) | set(recorded)):
-        artifact = desired.get(topic)
-        record = recorded.get(topic)
-        owner = given.owners.get(artifact.key) if artifact else topic_owner.get(topic)
-        if artifact is None and topic in in_project:
+    # nodes of the project first, so a binding both they and an orphan hold goes with them
+    for name in sorted(set(desired) | set(recorded), key=lambda n: (n not in desired, n)):
+        artifact, record = desired.get(name), recorded.get(name)
+        if artifact is None and name in in_project:
             continue  # its node was merely not selected
+        owner = given.owners.get(artifact.key) if artifact else _recorded_owner(name, given)
         if artifact is None and owner is not None and owner.uid not in selected:
             continue
-        wanted = {Binding.from_spec(b) for b in artifact.spec["bindings"]} if artifact else set()
-        ours = _recorded_bindings(record) & given.bindings if record else set()
-        missing = sorted(wanted - given.bindings)
-        extra = sorted(ours - wanted)
-        spec = dict(artifact.spec) if artifact else None
-        if artifact is None and owner is None:
-            changes.append(_acl_change("delete", topic, None, set(), ours, None, orphan=True))
-        elif missing or extra:
-            action = "create" if record is None and not (wanted & given.bindings) else "update"
-            changes.append(_acl_change(action, topic, owner, set(missing), set(extra), spec))
-        elif spec is not None and (record is None or record.spec_hash != spec_hash(spec)):
-            changes.append(
-                _acl_change(
-                    "update",
-                    topic,
-                    owner,
-                    set(),
-                    set(),
-                    spec,
-                    reason="the bindings exist; apply records them as managed",
-                )
-            )
-        elif spec is None and record is not None:
-            changes.append(
-                _acl_change("update", topic, owner, set(), set(), None, reason="forget record")
-            )
+        wanted = _bindings_of([artifact]) if artifact else set()
+        ours = _recorded_bindings(record) & given.bindings
+        missing = wanted - given.bindings - claimed
+        extra = ours - wanted_anywhere - claimed
+        claimed |= missing | extra
+        change = _acl_plan(name, artifact, record, owner, missing, extra, given.bindings)
+        changes += [change] if change else []
     return changes
+
+
+def _acl_plan(
+    name: str,
+    artifact: Artifact | None,
+    record: Record | None,
+    owner: Owner | None,
+    missing: set[Binding],
+    extra: set[Binding],
+    live: set[Binding],
+) -> Change | None:
+    """The change of one set of bindings, or None when the cluster and the record match."""
+    spec = dict(artifact.spec) if artifact else None
+    if artifact is None and owner is None:
+        return _acl_change("delete", name, None, set(), extra, None, orphan=True)
+    if missing or extra:
+        fresh = record is None and not (_bindings_of([artifact]) & live if artifact else set())
+        return _acl_change("create" if fresh else "update", name, owner, missing, extra, spec)
+    if spec is not None and (record is None or record.spec_hash != spec_hash(spec)):
+        reason = "the bindings exist; apply records them as managed"
+        return _acl_change("update", name, owner, set(), set(), spec, reason=reason)
+    if spec is None and record is not None:
+        return _acl_change("update", name, owner, set(), set(), None, reason="forget record")
+    return None
+
+
+def _recorded_owner(name: str, given: PlanInput) -> Owner | None:
+    """The node a recorded binding set belongs to, if it is still in the project: the node its
+    record names, or (records written before they named one) the node of the topic."""
+    record = given.records[("acls", name)]
+    uid = record.spec.get("node")
+    if isinstance(uid, str):
+        return given.nodes.get(uid)
+    return next(
+        (
+            given.owners[a.key]
+            for a in given.project_artifacts
+            if a.kind == "topic" and a.name == name and a.key in given.owners
+        ),
+        None,
+    )
+
+
+def _bindings_of(artifacts: Iterable[Artifact]) -> set[Binding]:
+    return {Binding.from_spec(b) for a in artifacts for b in a.spec.get("bindings", ())}
 
 
 def _recorded_bindings(record: Record | None) -> set[Binding]:
@@ -447,7 +547,7 @@ def _acl_change(
     for binding in delete:
         diff[_binding_label(binding)] = (binding.permission, None)
     if orphan:
-        reason = "its model left the project"
+        reason = "its node left the project"
     return Change(
         PLUGIN,
         action,
@@ -467,4 +567,4 @@ def _acl_change(
 
 
 def _binding_label(binding: Binding) -> str:
-    return f"{binding.principal} {binding.operation}"
+    return binding.label()

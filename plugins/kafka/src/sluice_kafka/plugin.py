@@ -25,7 +25,7 @@ from sluice.plugin.api import (
     TestResult,
 )
 from sluice.runtime import RunContext
-from sluice_kafka import compiler, devstack, sample_test, schema_test, status
+from sluice_kafka import acls, compiler, devstack, sample_test, schema_test, status
 from sluice_kafka.config import KafkaConfig, SchemaRegistryConfig, SchemaSettings
 from sluice_kafka.run import KafkaRun
 
@@ -82,10 +82,11 @@ def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | 
 
 @hookimpl
 def sluice_secure(node: Node, context: CompileContext) -> Sequence[Artifact] | None:
-    """Kafka ACLs for a model's ``access: {read, write}`` principals."""
+    """Kafka ACL bindings for the ``access: {read, write}`` principals of a source or model,
+    and those sluice's own jobs and connectors need (``runtime.kafka.own_acls``)."""
     if "kafka" not in context.runtime:
         return None
-    artifact = compiler.acl_artifact(node)
+    artifact = acls.acl_artifact(node, context)
     return [artifact] if artifact else None
 
 
@@ -98,7 +99,8 @@ def sluice_dev_services() -> Sequence[DevService]:
 @hookimpl
 def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[Change] | None:
     """Topics, source checks and ACLs against one batched describe of the cluster; registry
-    subjects (a changed schema is checked for compatibility first)."""
+    subjects (a changed schema is checked for compatibility first, a subject whose model left
+    is deleted with ``--prune``)."""
     run = KafkaRun.of(context)
     return run.plan(artifacts) if run else None
 
@@ -113,8 +115,8 @@ def sluice_apply_started(context: RunContext) -> None:
 
 @hookimpl
 def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
-    """Create, alter or delete one topic or set of ACL bindings, or register a schema, then
-    record it."""
+    """Create, alter or delete one topic or set of ACL bindings, register or delete a
+    subject, then record it."""
     run = KafkaRun.of(context)
     if change.plugin != compiler.PLUGIN or run is None:
         return None
@@ -125,7 +127,8 @@ def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
 def sluice_apply_batch(
     changes: Sequence[Change], context: RunContext
 ) -> Sequence[ApplyResult] | None:
-    """Topic creates of one step go to the brokers in one request."""
+    """Topic creates of one step go to the brokers in one request, their ACL bindings in one
+    request per kind (create, delete)."""
     run = KafkaRun.of(context)
     if run is None or any(c.plugin != compiler.PLUGIN for c in changes):
         return None

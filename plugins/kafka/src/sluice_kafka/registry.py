@@ -1,7 +1,7 @@
 """A small client of the Confluent Schema Registry API (Confluent, Apicurio's ccompat, Karapace).
 
 Only what sluice needs: subjects and their latest version, compatibility checks, per-subject
-compatibility levels, registering. A refusal or an unreachable registry is a
+compatibility levels, registering, deleting. A refusal or an unreachable registry is a
 :class:`~sluice.errors.RemoteError` naming the request and what the registry said.
 """
 
@@ -16,7 +16,8 @@ from sluice.errors import RemoteError
 from sluice_kafka.config import SchemaRegistryConfig
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
-SUBJECT_NOT_FOUND = (40401, 40402)
+# unknown subject or version, and (Confluent, Apicurio) a subject already soft-deleted
+SUBJECT_NOT_FOUND = (40401, 40402, 40404)
 NO_SUBJECT_LEVEL = 40408  # Confluent: the subject has no level of its own
 
 
@@ -43,6 +44,7 @@ class RegistryClient:
         if config.basic_auth_user and config.basic_auth_password is not None:
             auth = (config.basic_auth_user, config.basic_auth_password.get_secret_value())
         self.url = config.url
+        self.permanent_delete = config.permanent_delete
         self._http = httpx.Client(
             base_url=config.url,
             auth=auth,
@@ -102,6 +104,17 @@ class RegistryClient:
 
     def set_compatibility(self, subject: str, level: str) -> None:
         self._call("PUT", f"/config/{subject}", body={"compatibility": level})
+
+    def clear_compatibility(self, subject: str) -> None:
+        """Drop the subject's own level (the registry's global one applies again)."""
+        self._call("DELETE", f"/config/{subject}", missing=None)
+
+    def delete_subject(self, subject: str, permanent: bool = False) -> list[int] | None:
+        """Soft-delete the subject (its versions stay readable by schema id), or, after that,
+        delete it for good; the versions deleted, or None when there was nothing to delete."""
+        params = {"permanent": "true"} if permanent else None
+        data = self._call("DELETE", f"/subjects/{subject}", params=params, missing=None)
+        return None if data is None else [int(v) for v in data]
 
     def _call(
         self,

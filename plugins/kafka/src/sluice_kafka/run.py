@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sluice.errors import PluginError
 from sluice.plugin.api import ApplyResult, Artifact, Change, LineageEdge, StatusItem
 from sluice.runtime import RunContext
 from sluice_kafka import status
-from sluice_kafka.applier import apply_change, apply_creates
+from sluice_kafka.applier import apply_batch, apply_change
 from sluice_kafka.client import KafkaAdmin
 from sluice_kafka.config import KafkaConfig, SchemaRegistryConfig
 from sluice_kafka.planner import Owner, PlanInput, plan_changes
@@ -68,11 +68,13 @@ class KafkaRun:
             owners=self.owners(),
             live=self.admin.describe_topics(topics),
             records=snapshot.records,
-            bindings=self.admin.topic_bindings() if acls_needed and enabled else set(),
+            bindings=self.admin.bindings() if acls_needed and enabled else set(),
+            nodes=self.nodes(),
+            selected=self.context.selected,
             acls_enabled=enabled,
             allow_recreate=self.context.allow_recreate,
             destroy=self.context.destroy,
-            subjects=self.live_subjects(artifacts),
+            subjects=self.live_subjects(artifacts, project, snapshot.of_kind("schema")),
             check=self.registry.check if self.registry else None,
         )
         changes = plan_changes(given)
@@ -80,8 +82,14 @@ class KafkaRun:
             self.context.echo(f"warning: {warning}")
         return changes
 
-    def live_subjects(self, artifacts: Sequence[Artifact]) -> dict[str, LiveSubject]:
-        """Latest version and level of the subjects of ``artifacts`` (none without a registry)."""
+    def live_subjects(
+        self,
+        artifacts: Sequence[Artifact],
+        project: Sequence[Artifact],
+        recorded: Mapping[str, Any],
+    ) -> dict[str, LiveSubject]:
+        """Latest version and level of the subjects of ``artifacts``, and the latest version of
+        recorded subjects that left the project (none without a registry)."""
         if self.registry is None or self.context.destroy:
             return {}
         subjects = {}
@@ -90,7 +98,17 @@ class KafkaRun:
                 latest = self.registry.latest(artifact.name)
                 level = self.registry.compatibility(artifact.name) if latest else None
                 subjects[artifact.name] = LiveSubject(latest, level)
+        named = {a.name for a in project if a.kind in ("schema", "source_schema")}
+        for subject in sorted(set(recorded) - named):
+            subjects[subject] = LiveSubject(self.registry.latest(subject), None)
         return subjects
+
+    def nodes(self) -> dict[str, Owner]:
+        """Every node of the project, by unique id."""
+        return {
+            uid: Owner(uid, node.name, node.file, node.line)
+            for uid, node in self.context.manifest.nodes.items()
+        }
 
     def owners(self) -> dict[str, Owner]:
         manifest = self.context.manifest
@@ -114,7 +132,7 @@ class KafkaRun:
 
     def apply_batch(self, changes: Sequence[Change]) -> list[ApplyResult] | None:
         self._renew_lock()
-        return apply_creates(changes, self.admin, self.state, self.version)
+        return apply_batch(changes, self.admin, self.state, self.version)
 
     def finished(self) -> None:
         with self._lock:

@@ -244,6 +244,8 @@ class StateStore:
 
     def save_many(self, items: Sequence[tuple[str, str, Mapping[str, Any]]], version: str) -> None:
         """Record several resources (kind, name, spec) with one flush of the producer."""
+        if not items:
+            return
         now = _iso(time.time())
         self._send_many(
             [
@@ -269,6 +271,11 @@ class StateStore:
 
     def forget(self, kind: str, name: str) -> None:
         self._send(self.key(kind, name), None)
+
+    def forget_many(self, items: Sequence[tuple[str, str]]) -> None:
+        """Forget several resources (kind, name) with one flush of the producer."""
+        if items:
+            self._send_many([(self.key(kind, name), None) for kind, name in items])
 
     def _send(self, key: str, value: str | None) -> None:
         self._send_many([(key, value)])
