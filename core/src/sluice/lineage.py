@@ -1,9 +1,15 @@
-"""Rendering lineage: a terminal tree, Mermaid, Graphviz dot, or JSON."""
+"""Rendering lineage: a terminal tree, Mermaid, Graphviz dot, or JSON.
+
+Edges several plugins report between the same two nodes are shown once: the first edge's kind
+and columns, with the facts (``detail``) of all of them. JSON shows each edge's facts, the tree
+the lag a plugin reports on a consuming edge.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sluice.manifest import Manifest
@@ -23,11 +29,15 @@ def render_lineage(
     def shown(uid: str) -> bool:
         return uid in selected or uid not in manifest.nodes
 
+    merged = _merged(edges)
     kept = [
         e
-        for e in edges
+        for e in merged
         if shown(e.source) and shown(e.target) and (e.source in selected or e.target in selected)
     ]
+    # one step further outside the project: e.g. the application a consumer group belongs to
+    outside = {e.target for e in kept if e.target not in manifest.nodes}
+    kept += [e for e in merged if e.source in outside and e.target not in manifest.nodes]
     nodes = sorted(selected | {end for e in kept for end in (e.source, e.target)})
     if fmt == "json":
         return json.dumps(_as_json(manifest, nodes, kept, columns), indent=2, sort_keys=True)
@@ -36,6 +46,19 @@ def render_lineage(
     if fmt == "dot":
         return _dot(manifest, nodes, kept, columns)
     return _tree(manifest, nodes, kept, columns)
+
+
+def _merged(edges: Sequence[LineageEdge]) -> list[LineageEdge]:
+    """One edge per (source, target), in the order first seen, with every plugin's facts."""
+    merged: dict[tuple[str, str], LineageEdge] = {}
+    for edge in edges:
+        key = (edge.source, edge.target)
+        seen = merged.get(key)
+        if seen is None:
+            merged[key] = edge
+        elif edge.detail:
+            merged[key] = replace(seen, detail={**seen.detail, **edge.detail})
+    return list(merged.values())
 
 
 def _label(manifest: Manifest, uid: str) -> str:
@@ -67,6 +90,7 @@ def _as_json(
                 "target": e.target,
                 "kind": e.kind,
                 **({"columns": {k: list(v) for k, v in e.columns.items()}} if columns else {}),
+                **({"detail": dict(e.detail)} if e.detail else {}),
             }
             for e in edges
         ],
@@ -141,6 +165,8 @@ def _tree(manifest: Manifest, nodes: list[str], edges: list[LineageEdge], column
                 + "; ".join(f"{k} <- {', '.join(v)}" for k, v in sorted(via.columns.items()))
                 + "]"
             )
+        if via is not None and via.detail.get("lag") is not None:
+            text += f"  [lag {via.detail['lag']}]"
         if uid in printed:
             lines.append(f"{prefix}{connector}{text} (see above)")
             continue

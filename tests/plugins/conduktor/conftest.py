@@ -19,7 +19,8 @@ import pytest
 from importlib_metadata import entry_points
 
 from .contract import CONSOLE_CONTRACT, GATEWAY_CONTRACT, Contract
-from .fake_gateway import FakeConsole, FakeGateway, FakeState, start
+from .fake_console import ConsoleState, FakeConsole
+from .fake_gateway import FakeGateway, FakeState, start
 
 
 def _contract(path: Path) -> Contract:
@@ -54,7 +55,7 @@ def gateway(gateway_contract: Contract) -> Iterator[FakeGateway]:
 
 @pytest.fixture
 def console(console_contract: Contract) -> Iterator[FakeConsole]:
-    server = FakeConsole(console_contract, FakeState())
+    server = FakeConsole(console_contract, ConsoleState())
     start(server)
     try:
         yield server

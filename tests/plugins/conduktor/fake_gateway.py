@@ -1,4 +1,5 @@
-"""A fake Conduktor Gateway admin API (and a sliver of Console) as real HTTP servers on localhost.
+"""A fake Conduktor Gateway admin API as a real HTTP server on localhost (and what the fake
+Console shares with it: the contract-checking request handler).
 
 The Gateway keeps interceptors keyed by name and scope, answers upserts with
 ``{"resource", "upsertResult"}`` (``CREATED``, ``UPDATED``, ``NOT_CHANGED``), deletes with 204 (the
@@ -22,7 +23,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from .contract import Contract
 
 USER, PASSWORD = "admin", "gw-Secret-42"
-API_KEY = "console-key-123"
 VERSION = "3.9.0"
 PLUGIN_IDS = (
     "io.conduktor.gateway.interceptor.VirtualSqlTopicPlugin",
@@ -56,20 +56,10 @@ class FakeState:
     plugins: tuple[str, ...] = PLUGIN_IDS
     exchanges: list[Exchange] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
-    console_clusters: list[dict[str, Any]] = field(
-        default_factory=lambda: [
-            {
-                "apiVersion": "v2",
-                "kind": "KafkaCluster",
-                "metadata": {"name": "local"},
-                "spec": {"displayName": "Local", "bootstrapServers": "localhost:9092"},
-            }
-        ]
-    )
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _Server
+    server: Server
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -120,7 +110,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
 
-class _Server(ThreadingHTTPServer, metaclass=ABCMeta):
+class Server(ThreadingHTTPServer, metaclass=ABCMeta):
     """A fake server; each fake says in ``route`` what it answers to a request."""
 
     daemon_threads = True
@@ -141,11 +131,11 @@ class _Server(ThreadingHTTPServer, metaclass=ABCMeta):
         """The status and JSON body the fake answers."""
 
 
-def _unauthorized() -> tuple[int, Any]:
+def unauthorized() -> tuple[int, Any]:
     return 401, {"title": "The given credentials are not valid"}
 
 
-class FakeGateway(_Server):
+class FakeGateway(Server):
     def route(
         self, method: str, path: str, query: dict[str, list[str]], body: Any, headers: Any
     ) -> tuple[int, Any]:
@@ -160,7 +150,7 @@ class FakeGateway(_Server):
             }
         expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
         if headers.get("Authorization") != expected:
-            return _unauthorized()
+            return unauthorized()
         if path == "/gateway/v2/plugin" and method == "GET":
             return 200, [
                 {"plugin": p, "pluginId": p, "readme": f"# {p.rsplit('.', 1)[1]}"}
@@ -225,18 +215,7 @@ class FakeGateway(_Server):
     vclusters: frozenset[str] = frozenset({"team-a"})
 
 
-class FakeConsole(_Server):
-    def route(
-        self, method: str, path: str, query: dict[str, list[str]], body: Any, headers: Any
-    ) -> tuple[int, Any]:
-        if headers.get("Authorization") != f"Bearer {API_KEY}":
-            return 401, {"title": "The user is not authenticated"}
-        if path == "/api/public/console/v2/kafka-cluster" and method == "GET":
-            return 200, self.state.console_clusters
-        return 404, {"title": "Not found"}
-
-
-def start(server: _Server) -> threading.Thread:
+def start(server: Server) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, daemon=True, name="fake-conduktor")
     thread.start()
     return thread

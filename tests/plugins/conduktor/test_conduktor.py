@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from .contract import Contract
-from .fake_gateway import API_KEY, PASSWORD, USER, FakeConsole, FakeGateway
+from .fake_console import API_KEY, FakeConsole
+from .fake_gateway import PASSWORD, USER, FakeGateway
 
 SOURCES = """sources:
   - name: payments_raw

@@ -1,4 +1,4 @@
-"""HTTP clients of Conduktor Gateway's admin API v2 and of Console's public API.
+"""The HTTP client of Conduktor Gateway's admin API v2, and what Console's shares with it.
 
 Errors come back as :class:`ConduktorError` built from the APIs' error shape
 ``{"title": ..., "msg": ..., "cause": ...}`` (the most specific of cause, msg, title first, as
@@ -46,8 +46,11 @@ def error_text(response: httpx.Response) -> tuple[str, str | None]:
     return str(data)[:2000], None
 
 
-class _Http:
+class ConduktorHttp:
+    """One Conduktor HTTP API: errors in the API's shape, secrets masked in every message."""
+
     service = "Conduktor"
+    forbidden = " (the credentials lack the permission)"
 
     def __init__(
         self,
@@ -106,10 +109,9 @@ class _Http:
             ) from None
         if response.status_code not in ok:
             text, title = error_text(response)
-            what = {
-                401: " (check the credentials)",
-                403: " (the user lacks the permission; the Gateway needs an admin user to write)",
-            }.get(response.status_code, "")
+            what = {401: " (check the credentials)", 403: self.forbidden}.get(
+                response.status_code, ""
+            )
             raise ConduktorError(
                 self._mask(
                     f"{self.service} answered {method} {path} with {response.status_code}{what}: "
@@ -121,10 +123,11 @@ class _Http:
         return response
 
 
-class GatewayClient(_Http):
+class GatewayClient(ConduktorHttp):
     """Conduktor Gateway's admin API (``/health`` and ``/gateway/v2``), HTTP Basic auth."""
 
     service = "Conduktor Gateway"
+    forbidden = " (the user lacks the permission; the Gateway needs an admin user to write)"
 
     @classmethod
     def from_config(cls, config: ConduktorConfig, timeout: float = REQUEST_TIMEOUT) -> Self:
@@ -161,21 +164,6 @@ class GatewayClient(_Http):
                 return False
             raise
         return True
-
-
-class ConsoleClient(_Http):
-    """Conduktor Console's public API (under ``<console_url>/api``), Bearer API key."""
-
-    service = "Conduktor Console"
-
-    @classmethod
-    def from_config(cls, config: ConduktorConfig, timeout: float = REQUEST_TIMEOUT) -> Self:
-        assert config.console_api is not None
-        key = config.api_key.get_secret_value() if config.api_key else ""
-        return cls(config.console_api, {"Authorization": f"Bearer {key}"}, None, [key], timeout)
-
-    def kafka_clusters(self) -> list[dict[str, Any]]:
-        return list(self.request("GET", "/public/console/v2/kafka-cluster").json())
 
 
 def version_of(health: Mapping[str, Any]) -> str | None:

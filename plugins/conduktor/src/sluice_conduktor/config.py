@@ -29,6 +29,10 @@ class ConduktorConfig(BaseModel):
     virtual_cluster: Annotated[str, Field(pattern=r"^[a-zA-Z0-9_-]+$")] | None = None
     console_url: str | None = None
     api_key: SecretStr | None = None
+    # the Kafka cluster as Console names it (default: the only one Console has), and the Console
+    # group that owns the self-service Application access: declarations become
+    console_cluster: Annotated[str, Field(min_length=1)] | None = None
+    application_owner: Annotated[str, Field(min_length=1)] | None = None
 
     @field_validator("proxy_url", "console_url")
     @classmethod

@@ -14,13 +14,7 @@ from sluice.errors import PlanError, RemoteError
 from sluice.nodes import Node
 from sluice.plugin.api import ApplyResult, Artifact, Change, ProbeResult, StatusItem
 from sluice.runtime import RunContext
-from sluice_conduktor.client import (
-    ConduktorError,
-    ConsoleClient,
-    GatewayClient,
-    upsert_result,
-    version_of,
-)
+from sluice_conduktor.client import ConduktorError, GatewayClient, upsert_result, version_of
 from sluice_conduktor.compiler import (
     COMMENT_PREFIX,
     KIND,
@@ -31,6 +25,7 @@ from sluice_conduktor.compiler import (
     managed_prefix,
 )
 from sluice_conduktor.config import ConduktorConfig
+from sluice_conduktor.console import ConsoleClient
 
 Key = tuple[str, tuple[tuple[str, str], ...]]
 _COMPARED = ("pluginClass", "priority", "config", "comment")

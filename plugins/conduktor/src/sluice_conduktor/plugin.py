@@ -1,4 +1,4 @@
-"""The hook implementations of sluice-conduktor (thin: the work is in compiler and planner)."""
+"""The hook implementations of sluice-conduktor (thin: the work is in the other modules)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sluice.compiler import CompileContext
+from sluice.manifest import Manifest
 from sluice.nodes import Node
 from sluice.plugin import hookimpl
 from sluice.plugin.api import (
@@ -13,12 +14,13 @@ from sluice.plugin.api import (
     Artifact,
     Change,
     ConfigSection,
+    LineageEdge,
     Materialization,
     ProbeResult,
     StatusItem,
 )
 from sluice.runtime import RunContext
-from sluice_conduktor import compiler, planner
+from sluice_conduktor import compiler, lineage, planner, rbac, rbac_planner
 from sluice_conduktor.config import CAPABILITIES, ConduktorConfig
 
 
@@ -62,9 +64,10 @@ def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | 
 
 @hookimpl
 def sluice_secure(node: Node, context: CompileContext) -> Sequence[Artifact] | None:
-    """The masking interceptor of a model that declares ``mask:``."""
-    masking = compiler.compile_masking(node, context)
-    return [masking] if masking else None
+    """The masking interceptor of a model that declares ``mask:``; its ``access:`` as Console
+    self-service permissions."""
+    found = [compiler.compile_masking(node, context), rbac.compile_access(node, context)]
+    return [a for a in found if a is not None] or None
 
 
 @hookimpl
@@ -75,13 +78,16 @@ def sluice_probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | No
 
 @hookimpl
 def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[Change] | None:
-    """Compiled interceptors against the Gateway's, by name and scope; managed orphans."""
-    return planner.plan(artifacts, context) or None
+    """Interceptors against the Gateway's (by name and scope), access: against Console's
+    self-service objects; the managed ones that left the project."""
+    return planner.plan(artifacts, context) + rbac_planner.plan(artifacts, context) or None
 
 
 @hookimpl
 def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
-    """Upsert (PUT) or delete (DELETE with its scope) one interceptor."""
+    """Upsert (PUT) or delete one interceptor (with its scope) or self-service object."""
+    if change.kind in rbac_planner.CONSOLE_KINDS:
+        return rbac_planner.apply(change, context)
     return planner.apply(change, context)
 
 
@@ -89,5 +95,16 @@ def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
 def sluice_status(
     nodes: Sequence[Node], artifacts: Sequence[Artifact], context: RunContext
 ) -> Sequence[StatusItem] | None:
-    """Each interceptor: active, drifted or missing."""
-    return planner.status(nodes, artifacts, context) or None
+    """Each interceptor (active, drifted, missing), each model's grants, and the consumer
+    groups Console sees reading each selected topic, with their lag."""
+    items = planner.status(nodes, artifacts, context)
+    items += rbac_planner.status(artifacts, context)
+    return items + lineage.status(nodes, context) or None
+
+
+@hookimpl
+def sluice_lineage(manifest: Manifest, context: RunContext | None) -> Sequence[LineageEdge] | None:
+    """Online only: the consumer groups and applications Console sees reading each topic."""
+    if context is None:
+        return None
+    return lineage.edges(manifest, context) or None
