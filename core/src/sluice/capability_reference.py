@@ -68,7 +68,9 @@ def load_registrations(manager: PluginManager | None = None) -> Registrations:
         # a stable sort: plugins follow FIRST_PARTY, each keeps the order it registered in
         return tuple(sorted((p for p in pairs if p[0] in order), key=lambda p: order[p[0]]))
 
-    kinds = [(plugin, kind) for plugin, kind in manager.materializations().values()]
+    kinds = [
+        pair for providers in manager.materializations().providers.values() for pair in providers
+    ]
     tests = [(plugin, name) for name, owners in manager.test_types().items() for plugin in owners]
     services = [(plugin, service.name) for plugin, service in manager.dev_services()]
     return Registrations(

@@ -8,6 +8,7 @@ from sluice.capabilities import Capabilities
 from sluice.errors import CapabilityError, Location, ProjectError, did_you_mean
 from sluice.hints import distribution_for_kind
 from sluice.plugin.api import ConfigSection, Materialization
+from sluice.plugin.manager import Kinds
 from sluice.project.schema import Model
 
 
@@ -57,6 +58,53 @@ def resolve_kind(
         location=location,
         hint=did_you_mean(name, kinds)
         or "installed kinds: " + (", ".join(sorted(kinds)) or "none"),
+    )
+
+
+def choose_provider(
+    model: Model,
+    kind: str,
+    kinds: Mapping[str, tuple[str, Materialization]],
+    capabilities: Capabilities,
+    sections: Sequence[tuple[str, ConfigSection]],
+    location: Location,
+) -> tuple[str, Materialization]:
+    """The plugin that materializes ``model`` as ``kind`` when several plugins provide it.
+
+    The model's blocks decide first: the provider that owns a block the model has (a sink's
+    ``connector:`` or ``redpanda_connect:``). A model without such a block goes to the first
+    provider whose needs the run meets, so a project with one sink runtime configured needs no
+    block to say which. When no provider can serve it, the error names what each one needs.
+    """
+    providers = kinds.providers.get(kind) if isinstance(kinds, Kinds) else None
+    if not providers or len(providers) == 1:
+        return kinds[kind]
+    blocks = {
+        section.key: plugin
+        for plugin, section in sections
+        if section.scope == "model" and section.key in model.extensions
+    }
+    owning = [p for p in providers if p[0] in blocks.values()]
+    if len(owning) > 1:
+        written = ", ".join(f"{key}: ({plugin})" for key, plugin in sorted(blocks.items()))
+        raise ProjectError(
+            f"model '{model.name}' has blocks of several plugins that provide "
+            f"materialized: {kind}: {written}",
+            location=location,
+            hint="keep the block of the one plugin that should run it",
+        )
+    if owning:
+        return owning[0]
+    for provider in providers:
+        if all(need in capabilities for need in provider[1].needs):
+            return provider
+    missing = [next(n for n in d.needs if n not in capabilities) for _, d in providers]
+    raise CapabilityError(
+        f"model '{model.name}': materialized: {kind} needs the capability "
+        + " or ".join(f"'{need}'" for need in missing)
+        + f", which no {capabilities.mode} plugin provides",
+        location=location,
+        hint="; or ".join(capabilities.missing_hint(need, sections) for need in missing),
     )
 
 

@@ -38,7 +38,9 @@ def plugin_rows(
             "builtin": info.builtin,
             "sections": [f"runtime.{s.key}" for s in own],
             "configured": bool(configured),
-            "materializations": sorted(k for k, (p, _) in kinds.items() if p == info.name),
+            "materializations": sorted(
+                k for k, providers in kinds.providers.items() if info.name in dict(providers)
+            ),
             "capabilities": sorted({c for s in own if s.key in runtime for c in s.capabilities}),
             "reachable": None,
             "detail": info.error,

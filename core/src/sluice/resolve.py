@@ -17,7 +17,7 @@ from sluice.cache import CompileCache, content_key, has_secret
 from sluice.capabilities import Capabilities
 from sluice.errors import CapabilityError, Location, ProjectError, SluiceError
 from sluice.hints import distribution_for_kind
-from sluice.materialization import check_needs, infer_kind, resolve_kind
+from sluice.materialization import check_needs, choose_provider, infer_kind, resolve_kind
 from sluice.nodes import ColumnInfo, Node
 from sluice.plugin.api import ConfigSection, Materialization
 from sluice.project import Project
@@ -122,10 +122,11 @@ def resolve_node(
         )
         if materialized not in kinds:
             raise _no_inferred_kind(model, materialized, analysis, location)
-        plugin, definition = kinds[materialized]
     else:
-        plugin, definition = found
-        materialized = definition.name
+        materialized = found[1].name
+    plugin, definition = choose_provider(
+        model, materialized, kinds, capabilities, sections, location
+    )
     check_needs(model, materialized, definition, capabilities, sections, kinds, location, node)
     _check_masking(model, capabilities, sections, origin.locate("mask", key=True))
     if definition.served_at is None:  # a proxy reads the topics it serves itself

@@ -61,6 +61,19 @@ class ProbeReport:
         return self.result is not None and self.result.reachable and self.error is None
 
 
+class Kinds(dict[str, tuple[str, Materialization]]):
+    """``materialized:`` kind -> (plugin, definition) of the plugin that provides it first.
+
+    Several plugins may provide one kind (a ``sink`` through Kafka Connect or through Redpanda
+    Connect): ``providers`` lists them all, in the order plugins are registered, and
+    :func:`sluice.materialization.choose_provider` picks one per model.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.providers: dict[str, list[tuple[str, Materialization]]] = {}
+
+
 @dataclass
 class PluginManager:
     """Loads plugins once and offers one typed method per hook."""
@@ -204,17 +217,19 @@ class PluginManager:
 
     # -- materialize --------------------------------------------------------------------------
 
-    def materializations(self) -> dict[str, tuple[str, Materialization]]:
-        """``materialized:`` kind -> (plugin, definition). A kind claimed twice is an error."""
-        kinds: dict[str, tuple[str, Materialization]] = {}
+    def materializations(self) -> Kinds:
+        """``materialized:`` kind -> (plugin, definition) of its first provider; every
+        provider of a kind is in ``providers``. One plugin claiming a kind twice is an error."""
+        kinds = Kinds()
         for plugin, item in self._flatten("sluice_materializations"):
-            if item.name in kinds:
+            providers = kinds.providers.setdefault(item.name, [])
+            if any(owner == plugin for owner, _ in providers):
                 raise PluginError(
-                    f"materialization '{item.name}' is provided by both plugin "
-                    f"'{kinds[item.name][0]}' and plugin '{plugin}'",
-                    hint=f"uninstall one of them or disable it with {DISABLE_ENV}",
+                    f"plugin '{plugin}' provides materialization '{item.name}' twice",
+                    hint="this is a bug in the plugin; report it to its authors",
                 )
-            kinds[item.name] = (plugin, item)
+            providers.append((plugin, item))
+            kinds.setdefault(item.name, (plugin, item))
         return kinds
 
     def compile_node(self, node: Any, context: Any) -> list[Artifact]:

@@ -78,7 +78,8 @@ def compile_connector(node: Node, context: CompileContext) -> Artifact | None:
     what = f"{node.resource_type} '{node.name}'"
     if dlq is not None:
         _check_dlq(node, context)
-    if node.resource_type == "model" and node.materialized != "sink":
+    # a sink another plugin runs (Redpanda Connect) is not a connector
+    if node.resource_type == "model" and (node.materialized != "sink" or node.plugin != PLUGIN):
         if block is not None:
             raise ProjectError(
                 f"{what} has a connector: block but is materialized as {node.materialized}",
