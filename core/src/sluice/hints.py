@@ -41,8 +41,8 @@ FIRST_PARTY = (
     Distribution(
         "sluice-redpanda",
         {"redpanda": ("transforms", "users", "redpanda_connect")},
-        {"model": ("transform",)},
-        ("transform",),
+        {"model": ("transform", "redpanda_connect")},
+        ("transform", "sink"),
     ),
 )
 

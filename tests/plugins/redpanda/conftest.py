@@ -1,4 +1,5 @@
-"""Fixtures of sluice-redpanda's tests: a stateful fake Admin API and a fake Redpanda Connect.
+"""Fixtures of sluice-redpanda's tests: a stateful fake Admin API and a stateful fake Redpanda
+Connect (streams mode).
 
 Plugins other than sluice-redpanda are blocked with ``SLUICE_DISABLE_PLUGINS`` so these tests
 never reach for a broker or a Flink cluster.
@@ -11,9 +12,10 @@ from collections.abc import Iterator
 import pytest
 from importlib_metadata import entry_points
 
-from sluice_redpanda import planner
+from sluice_redpanda import planner, stream_plan
 
-from .fake_admin import FakeAdmin, FakeConnect, start
+from .fake_admin import FakeAdmin, start
+from .fake_connect import FakeConnect
 
 
 @pytest.fixture
@@ -29,7 +31,8 @@ def admin(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAdmin]:
 
 
 @pytest.fixture
-def connect() -> Iterator[FakeConnect]:
+def connect(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeConnect]:
+    monkeypatch.setattr(stream_plan, "POLL_INTERVAL", 0.01)
     server = FakeConnect()
     start(server)
     try:

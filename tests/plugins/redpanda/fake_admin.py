@@ -1,13 +1,14 @@
-"""A fake Redpanda Admin API (v1 REST) and a sliver of Redpanda Connect, as real HTTP servers on
-localhost that keep state.
+"""A fake Redpanda Admin API (v1 REST), as a real HTTP server on localhost that keeps state.
 
 Shapes follow the documented ones (../shared/notes/conduktor-redpanda-acl-apis.md part C):
 ``GET /v1/status/ready``, ``GET /v1/brokers``, ``GET /v1/cluster_config``, ``GET /v1/transform``
 (``[{name, input_topic, output_topics, status: [{node_id, partition, core, status, lag}],
 environment: [{key, value}]}]``), ``POST /v1/transform/deploy`` (metadata JSON immediately
-followed by the wasm bytes, split with ``raw_decode``), ``DELETE /v1/transform/{name}``; errors are
-``{"message", "code"}``. A deployed transform reports ``inactive`` partitions for the first
-``polls_until_running`` listings, then ``running``.
+followed by the wasm bytes, split with ``raw_decode``), ``DELETE /v1/transform/{name}``,
+``GET /v1/security/users`` (a list of names), ``POST /v1/security/users``
+(``{"username", "password", "algorithm"}``, validated), ``DELETE /v1/security/users/{user}``;
+errors are ``{"message", "code"}``. A deployed transform reports ``inactive`` partitions for
+the first ``polls_until_running`` listings, then ``running``.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class AdminState:
     topics: set[str] | None = None  # None: every topic exists
     auth: tuple[str, str] | None = None
     transforms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    users: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (password, algorithm)
     binaries: dict[str, bytes] = field(default_factory=dict)
     pending: dict[str, int] = field(default_factory=dict)  # listings left before running
     exchanges: list[Exchange] = field(default_factory=list)
@@ -99,6 +101,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, state.cluster_config)
             if path == "/v1/transform":
                 return self._send(200, [self._listed(name) for name in sorted(state.transforms)])
+            if path == "/v1/security/users":
+                return self._send(200, sorted(state.users))
         return self._error(404, f"Not found: {path}")
 
     def _listed(self, name: str) -> dict[str, Any]:
@@ -122,6 +126,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._body()
         if not self._authorised():
             return self._error(401, "Unauthorized")
+        if path == "/v1/security/users":
+            return self._create_user(body)
         if path != "/v1/transform/deploy":
             return self._error(404, f"Not found: {path}")
         exchange = Exchange("POST", path, 0)
@@ -150,11 +156,39 @@ class _Handler(BaseHTTPRequestHandler):
             state.pending[name] = state.polls_until_running
         return self._send(200, None, exchange)
 
+    def _create_user(self, body: bytes) -> None:
+        state = self.server.state
+        exchange = Exchange("POST", "/v1/security/users", 0)
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return self._error(400, "Invalid JSON body", exchange)
+        exchange.metadata = request
+        if not isinstance(request, dict):
+            return self._error(400, "Expected a JSON object", exchange)
+        name, password = request.get("username"), request.get("password")
+        algorithm = request.get("algorithm")
+        if not isinstance(name, str) or not name or not isinstance(password, str) or not password:
+            return self._error(400, "Missing username or password", exchange)
+        if algorithm not in ("SCRAM-SHA-256", "SCRAM-SHA-512"):
+            return self._error(400, f"Unknown scram algorithm: {algorithm}", exchange)
+        with state.lock:
+            if name in state.users:
+                return self._error(400, "Creating user: User already exists", exchange)
+            state.users[name] = (password, algorithm)
+        return self._send(200, None, exchange)
+
     def do_DELETE(self) -> None:
         state = self.server.state
         path = urlsplit(self.path).path
         if not self._authorised():
             return self._error(401, "Unauthorized")
+        if path.startswith("/v1/security/users/"):
+            name = unquote(path[len("/v1/security/users/") :])
+            with state.lock:
+                if state.users.pop(name, None) is None:
+                    return self._error(404, f"User does not exist: {name}")
+            return self._send(200)
         prefix = "/v1/transform/"
         if not path.startswith(prefix):
             return self._error(404, f"Not found: {path}")
@@ -183,39 +217,6 @@ class FakeAdmin(ThreadingHTTPServer):
     def __init__(self, state: AdminState | None = None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.state = state or AdminState()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _ConnectHandler(BaseHTTPRequestHandler):
-    server: FakeConnect
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-    def do_GET(self) -> None:
-        if urlsplit(self.path).path == "/ready" and self.server.ready:
-            status, text = 200, b"OK"
-        elif urlsplit(self.path).path == "/ready":
-            status, text = 503, b"stream sink-orders: not connected"
-        else:
-            status, text = 404, b"not found"
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(text)))
-        self.end_headers()
-        self.wfile.write(text)
-
-
-class FakeConnect(ThreadingHTTPServer):
-    """Redpanda Connect in streams mode: only ``GET /ready`` (200, or 503 naming a stream)."""
-
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _ConnectHandler)
-        self.ready = True
 
     @property
     def url(self) -> str:

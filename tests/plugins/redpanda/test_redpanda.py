@@ -7,7 +7,8 @@ from typing import Any
 
 from sluice_redpanda.planner import PROJECT_KEY, SHA_KEY
 
-from .fake_admin import VERSION, FakeAdmin, FakeConnect
+from .fake_admin import VERSION, FakeAdmin
+from .fake_connect import FakeConnect
 
 WASM = b"\x00asm\x01\x00\x00\x00identity"
 SOURCES = """sources:

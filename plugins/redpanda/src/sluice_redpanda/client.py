@@ -25,9 +25,20 @@ USER_AGENT = "sluice-redpanda/0.1.0"
 class RedpandaError(RemoteError):
     """A request the Admin API (or Redpanda Connect) answered with an error."""
 
-    def __init__(self, message: str, status: int) -> None:
+    def __init__(self, message: str, status: int, lints: Sequence[str] = ()) -> None:
         super().__init__(message)
         self.status = status
+        self.lints = list(lints)  # Redpanda Connect's linting_errors, when it gave them
+
+
+def lints_of(response: httpx.Response) -> list[str]:
+    """The ``linting_errors`` of a 400 from the streams API (``{"linting_errors": [...]}``)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return []
+    found = data.get("linting_errors") if isinstance(data, Mapping) else None
+    return [str(item) for item in found] if isinstance(found, list) else []
 
 
 def error_text(response: httpx.Response) -> str:
@@ -89,6 +100,7 @@ class _Http:
                     f"{error_text(response)}"
                 ),
                 response.status_code,
+                [self._mask(lint) for lint in lints_of(response)],
             )
         return response
 
@@ -127,6 +139,30 @@ class AdminClient(_Http):
             headers={"Content-Type": "application/json"},
         )
 
+    def users(self) -> list[str]:
+        """``GET /v1/security/users``: the SASL/SCRAM user names."""
+        return [str(name) for name in self.request("GET", "/v1/security/users").json()]
+
+    def create_user(self, name: str, password: str, mechanism: str) -> None:
+        """``POST /v1/security/users`` with the user's name, password and SCRAM mechanism."""
+        body = {"username": name, "password": password, "algorithm": mechanism}
+        self.request(
+            "POST",
+            "/v1/security/users",
+            content=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+
+    def delete_user(self, name: str) -> bool:
+        """Delete ``name``; False when it was already gone (404)."""
+        try:
+            self.request("DELETE", f"/v1/security/users/{quote(name, safe='')}")
+        except RedpandaError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     def delete_transform(self, name: str) -> bool:
         """Delete ``name``; False when it was already gone (404)."""
         try:
@@ -139,14 +175,57 @@ class AdminClient(_Http):
 
 
 class ConnectClient(_Http):
-    """Redpanda Connect in streams mode (only ``/ready`` so far)."""
+    """Redpanda Connect in streams mode: ``/ready`` and ``/streams``."""
 
     service = "Redpanda Connect"
 
     @classmethod
-    def from_config(cls, config: RedpandaConfig, timeout: float = REQUEST_TIMEOUT) -> Self:
+    def from_config(
+        cls,
+        config: RedpandaConfig,
+        timeout: float = REQUEST_TIMEOUT,
+        secrets: Sequence[str] = (),
+    ) -> Self:
         assert config.connect_url is not None
-        return cls(config.connect_url, None, [], timeout)
+        return cls(config.connect_url, None, secrets, timeout)
 
     def ready(self) -> None:
         self.request("GET", "/ready")
+
+    def streams(self) -> dict[str, Any]:
+        """``GET /streams``: id -> ``{active, uptime, uptime_str}``."""
+        data = self.request("GET", "/streams").json()
+        return dict(data) if isinstance(data, Mapping) else {}
+
+    def stream(self, stream_id: str) -> dict[str, Any] | None:
+        """``GET /streams/{id}``: ``{active, uptime, uptime_str, config}``; None if missing."""
+        try:
+            data = self.request("GET", _stream_path(stream_id)).json()
+        except RedpandaError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(data) if isinstance(data, Mapping) else None
+
+    def put_stream(self, stream_id: str, yaml_text: str, *, create: bool) -> None:
+        """Create (``POST``) or replace (``PUT``) a stream with a YAML config."""
+        self.request(
+            "POST" if create else "PUT",
+            _stream_path(stream_id),
+            content=yaml_text.encode(),
+            headers={"Content-Type": "application/yaml"},
+        )
+
+    def delete_stream(self, stream_id: str) -> bool:
+        """Stop and remove a stream; False when it was already gone (404)."""
+        try:
+            self.request("DELETE", _stream_path(stream_id))
+        except RedpandaError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+
+def _stream_path(stream_id: str) -> str:
+    return f"/streams/{quote(stream_id, safe='')}"

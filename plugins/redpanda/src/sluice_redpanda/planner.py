@@ -104,7 +104,7 @@ def _owned(transform: Mapping[str, Any], project: str) -> bool:
     return environment_of(transform).get(PROJECT_KEY) == project
 
 
-def _require_config(context: RunContext) -> RedpandaConfig:
+def require_config(context: RunContext) -> RedpandaConfig:
     config = config_of(context.runtime)
     if config is None:
         raise RemoteError(
@@ -119,7 +119,7 @@ def plan(artifacts: Sequence[Artifact], context: RunContext) -> list[Change]:
     config = config_of(context.runtime)
     if config is None:
         if own:
-            _require_config(context)
+            require_config(context)
         return []
     project = context.project.info.name
     with AdminClient.from_config(config) as admin:
@@ -194,7 +194,7 @@ def _delete(name: str, node: str | None, why: str) -> Change:
 
 
 def apply(change: Change, context: RunContext) -> ApplyResult:
-    config = _require_config(context)
+    config = require_config(context)
     started = time.monotonic()
     with AdminClient.from_config(config) as admin:
         if change.action in ("create", "replace"):
