@@ -403,3 +403,52 @@ def test_status_shows_the_grants_and_the_groups_reading_each_topic_with_their_la
     text = ok(project.run("status", env=ENV)).output
     assert "access:payments_clean" in text and "MISSING" in text
     assert "group:billing-payments" in text and "lag=12" in text
+
+
+# -- a real topic: Kafka ACLs grant it too ------------------------------------------------------
+
+
+def test_on_a_real_topic_a_principal_console_cannot_place_is_only_noted(
+    sluice_project, monkeypatch, gateway: FakeGateway, teams: FakeConsole
+):
+    from pathlib import Path
+
+    from sluice.runtime import RunContext
+    from sluice.session import Session
+    from sluice_conduktor import rbac_planner
+
+    monkeypatch.setenv("SLUICE_DISABLE_PLUGINS", "redpanda,connect")
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    kafka = (
+        '  kafka: { bootstrap_servers: "broker:9092" }\n  flink: { rest_url: "http://f:8081" }\n'
+    )
+    model = CLEAN.replace("virtual_topic", "topic").replace(
+        '["User:billing-svc"]', '["User:billing-svc", "User:ghost-svc"]'
+    )
+    project = sluice_project(
+        {"stream_project.yml": project_text(kafka + runtime(gateway, teams), model)}
+    )
+    session = Session(Path(project.path), probe=False)
+    notes: list[str] = []
+    manifest = session.manifest
+    context = RunContext(
+        session.project,
+        manifest,
+        session.capabilities,
+        frozenset(manifest.nodes),
+        echo=notes.append,
+    )
+    access = [a for a in manifest.artifacts["model.payments_clean"] if a.kind == "access"]
+    assert access[0].spec["required"] is False
+    changes = rbac_planner.plan(manifest.all_artifacts(), context)
+    assert [(c.action, c.kind, c.name) for c in changes] == [
+        ("create", "application-instance-permission", CLEAN_GRANT),
+        ("create", "application", APP),
+        ("create", "application-instance", INSTANCE),
+    ]
+    assert notes == [
+        "note: no application instance in Conduktor Console has the service account "
+        "'ghost-svc' on cluster 'local': Kafka ACLs alone grant User:ghost-svc access to topic "
+        "'payments_clean'"
+    ]
