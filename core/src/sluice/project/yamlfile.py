@@ -59,6 +59,15 @@ class YamlDocument:
         pos = self.positions.get(path)
         return pos.text_column or 1 if pos is not None else 1
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The compile cache keeps documents. Positions go as plain tuples: pickle handles
+        # those natively, a NamedTuple through a Python call each (most of the cache's time).
+        return {**self.__dict__, "positions": {k: tuple(v) for k, v in self.positions.items()}}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.positions = {k: Position(*v) for k, v in state["positions"].items()}
+
 
 def read_yaml(path: Path, display: str) -> YamlDocument:
     """Read ``path`` (shown to users as ``display``) into a :class:`YamlDocument`."""
