@@ -11,7 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -137,12 +140,17 @@ class Manifest:
 
     def _write(self, target: Path) -> list[Path]:
         redact = self.project.redact
-        manifest = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"), default=str)
-        files = {"manifest.json": redact(manifest) + "\n"}
-        for relative, text in self._artifact_texts():
-            files[relative] = redact(text)
-        _sync(target, files)
-        return [target / relative for relative in files]
+        artifacts = {relative: redact(text) for relative, text in self._artifact_texts()}
+        files = _TargetFiles(target)
+        # Creating thousands of files is kernel work and the manifest's JSON is Python work:
+        # the artifact files are written on a thread while the JSON is built.
+        with _written_meanwhile(files.to_write(artifacts)):
+            manifest = json.dumps(
+                self.to_json(), sort_keys=True, separators=(",", ":"), default=str
+            )
+            _write_files(files.to_write({"manifest.json": redact(manifest) + "\n"}))
+        files.finish()
+        return [target / "manifest.json", *(target / relative for relative in artifacts)]
 
     def _artifact_texts(self) -> list[tuple[str, str]]:
         """Each readable artifact file (``<plugin>/<file>``) and its text, by path."""
@@ -161,29 +169,81 @@ class Manifest:
         return texts
 
 
-def _sync(target: Path, files: Mapping[str, str]) -> None:
-    index_path = target / ".cache" / "files.json"
+class _TargetFiles:
+    """The files sluice keeps in ``target/``: which to write, and the index of what it wrote.
+
+    The index (``.cache/files.json``) maps each file to the SHA-1 of its text; it is written
+    last, so files of a compile that stopped half-way are compared and rewritten next time.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.index_path = target / ".cache" / "files.json"
+        try:
+            self.previous: dict[str, str] = json.loads(self.index_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            self.previous = {}
+        self.current: dict[str, str] = {}
+        self.existing = _Listings(target)
+
+    def to_write(self, files: Mapping[str, str]) -> list[tuple[Path, str]]:
+        """The files among ``files`` (relative path -> text) that are new or changed."""
+        changed = []
+        for relative, text in files.items():
+            digest = hashlib.sha1(text.encode("utf-8")).hexdigest()
+            self.current[relative] = digest
+            if self.previous.get(relative) != digest or not self.existing.has(relative):
+                changed.append((self.target / relative, text))
+        return changed
+
+    def finish(self) -> None:
+        """Remove the files of the last compile that this one did not produce; record the index."""
+        for relative in self.previous.keys() - self.current.keys():
+            (self.target / relative).unlink(missing_ok=True)
+        self.index_path.parent.mkdir(parents=True, exist_ok=True)
+        self.index_path.write_text(json.dumps(self.current, sort_keys=True), encoding="utf-8")
+
+
+# Below this many files a thread costs more than it hides.
+_WRITER_THREAD_FROM = 200
+# While the writer thread runs, how soon it gets the GIL back after each system call (the
+# default 5 ms would let it create only a few hundred files per second next to busy Python).
+_WRITER_SWITCH_INTERVAL = 0.0001
+
+
+@contextmanager
+def _written_meanwhile(items: list[tuple[Path, str]]) -> Iterator[None]:
+    """Write ``items`` on a thread while the block runs (at once, for a few files)."""
+    if len(items) < _WRITER_THREAD_FROM:
+        _write_files(items)
+        yield
+        return
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            _write_files(items)
+        except BaseException as exc:  # re-raised in the caller's thread
+            failures.append(exc)
+
+    writer = threading.Thread(target=write, name="sluice-artifact-writer")
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(_WRITER_SWITCH_INTERVAL)
+    writer.start()
     try:
-        previous: dict[str, str] = json.loads(index_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        previous = {}
-    current = {}
-    changed = []
-    existing = _Listings(target)
-    for relative, text in files.items():
-        content = text.encode("utf-8")
-        digest = hashlib.sha1(content).hexdigest()
-        current[relative] = digest
-        if previous.get(relative) != digest or not existing.has(relative):
-            changed.append((target / relative, text))
-    for folder in {path.parent for path, _ in changed}:
+        yield
+    finally:
+        writer.join()
+        sys.setswitchinterval(interval)
+    if failures:
+        raise failures[0]
+
+
+def _write_files(items: list[tuple[Path, str]]) -> None:
+    for folder in {path.parent for path, _ in items}:
         folder.mkdir(parents=True, exist_ok=True)
-    for path, text in changed:
+    for path, text in items:
         _write_file(path, text)
-    for relative in previous.keys() - current.keys():
-        (target / relative).unlink(missing_ok=True)
-    index_path.parent.mkdir(parents=True, exist_ok=True)
-    index_path.write_text(json.dumps(current, sort_keys=True), encoding="utf-8")
 
 
 class _Listings:
