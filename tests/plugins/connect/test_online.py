@@ -27,7 +27,9 @@ httpx = pytest.importorskip("httpx")
 psycopg = pytest.importorskip("psycopg")
 
 from confluent_kafka import Consumer, Producer  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka.admin import AdminClient  # noqa: E402
+
+import sluice_kafka.testing as kafka_testing  # noqa: E402
 
 ARRIVAL_TIMEOUT = 90.0
 JDBC = "io.debezium.connector.jdbc.JdbcSinkConnector"
@@ -50,9 +52,7 @@ def _unique(prefix: str) -> str:
 
 
 def create_topic(env: Env, name: str) -> None:
-    admin = AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP"]})
-    for future in admin.create_topics([NewTopic(name, 1, 1)]).values():
-        future.result(timeout=30)
+    kafka_testing.create_topics(env["KAFKA_BOOTSTRAP"], name)
 
 
 def topic_exists(env: Env, name: str) -> bool:

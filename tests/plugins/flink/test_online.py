@@ -27,7 +27,8 @@ confluent_kafka = pytest.importorskip("confluent_kafka")
 httpx = pytest.importorskip("httpx")
 
 from confluent_kafka import Consumer, Producer  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+
+import sluice_kafka.testing as kafka_testing  # noqa: E402
 
 ARRIVAL_TIMEOUT = 90.0  # records through a job on a 2-core machine
 SETTLE = 4.0  # how long to keep reading after the expected rows came, to catch duplicates
@@ -50,12 +51,7 @@ def _unique(prefix: str) -> str:
 
 
 def create_topics(env: Env, *names: str) -> None:
-    admin = AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP"]})
-    futures = admin.create_topics(
-        [NewTopic(n, num_partitions=1, replication_factor=1) for n in names]
-    )
-    for future in futures.values():
-        future.result(timeout=30)
+    kafka_testing.create_topics(env["KAFKA_BOOTSTRAP"], *names)
 
 
 def produce(env: Env, topic: str, records: list[dict[str, Any]]) -> None:

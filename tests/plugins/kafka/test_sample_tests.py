@@ -24,9 +24,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("jobs_stub_instal
 confluent_kafka = pytest.importorskip("confluent_kafka")
 
 from confluent_kafka import Producer  # noqa: E402
-from confluent_kafka.admin import AdminClient, NewTopic  # noqa: E402
+from confluent_kafka.admin import AdminClient  # noqa: E402
 
 from sluice_kafka import avro  # noqa: E402
+from sluice_kafka.testing import create_topics  # noqa: E402
 
 Make = Callable[[Mapping[str, str]], SluiceProject]
 
@@ -65,9 +66,7 @@ class Story:
         self.project: SluiceProject | None = None
 
     def create_topic(self, partitions: int = 2) -> None:
-        futures = self.admin.create_topics([NewTopic(self.topic, partitions, 1)])
-        for future in futures.values():
-            future.result(30)
+        create_topics(self.env["KAFKA_BOOTSTRAP"], self.topic, partitions=partitions)
 
     def produce(
         self, rows: list[Any], partition_of: Callable[[int], int] = lambda i: i % 2, **extra: Any
