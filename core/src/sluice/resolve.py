@@ -128,7 +128,7 @@ def resolve_node(
         model, materialized, kinds, capabilities, sections, location
     )
     check_needs(model, materialized, definition, capabilities, sections, kinds, location, node)
-    _check_masking(model, capabilities, sections, origin.locate("mask", key=True))
+    _check_masking(model, capabilities, sections, origin)
     if definition.served_at is None:  # a proxy reads the topics it serves itself
         _check_read_through(f"model '{name}'", parents, nodes, project, location)
 
@@ -289,9 +289,10 @@ def _sql_locator(origin: Any, template: str, rendered: str) -> Any:
     Rendering replaces ``{{ ref("x") }}`` by a shorter identifier, so a column after it is
     counted back from the end of the line, where template and rendered text agree again.
     """
-    template_lines, rendered_lines = template.splitlines(), rendered.splitlines()
 
     def locate(line: int | None, column: int | None) -> Location:
+        # called only for an error: the texts are split then, not for every model
+        template_lines, rendered_lines = template.splitlines(), rendered.splitlines()
         line = line or 1
         same_shape = len(template_lines) == len(rendered_lines) >= line
         if column is not None and same_shape:
@@ -396,7 +397,7 @@ def _check_masking(
     model: Model,
     capabilities: Capabilities,
     sections: Sequence[tuple[str, ConfigSection]],
-    location: Location,
+    origin: Any,
 ) -> None:
     """DESIGN §3: masking with no Gateway is an error unless a masked copy is asked for."""
     if not model.mask or "masking" in capabilities or model.mask_fallback == "materialize":
@@ -405,7 +406,7 @@ def _check_masking(
     raise CapabilityError(
         f"model '{model.name}' declares mask: but no {capabilities.mode} plugin provides the "
         "capability 'masking'",
-        location=location,
+        location=origin.locate("mask", key=True),
         hint=capabilities.missing_hint("masking", sections)
         + "; or set mask_fallback: materialize to publish a masked copy with a Flink job",
     )
