@@ -9,7 +9,9 @@ cache present), and the growth factor from 1,000 to 10,000 models.
     .venv/bin/python bench/compile_bench.py 200 2000   # other sizes
     .venv/bin/python bench/compile_bench.py 10000 --shapes chain --repeat 3
 
-``--repeat N`` reports the best of N cold and N warm compiles (the machine may be shared).
+``--repeat N`` reports the best of N cold and N warm compiles (the machine may be shared), and
+the least user and system CPU time of the cold ones: the system time is mostly the kernel
+creating the artifact files, which on a shared machine varies with everyone's disk activity.
 ``--against DIR`` compiles the same projects with another checkout of sluice too (for example
 ``git worktree add /tmp/sluice-base HEAD~3``, or ``git archive`` into a folder), alternating
 the two so that both meet the same load, and prints the ratio: before/after in one run.
@@ -21,12 +23,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 SLUICE = [sys.executable, "-m", "sluice.cli.main"]
 
@@ -101,13 +105,21 @@ def write_project(root: Path, models: list[str], per_file: int = 100) -> None:
         )
 
 
-def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
+class Run(NamedTuple):
+    wall: float
+    user: float  # CPU seconds in Python and libraries
+    system: float  # CPU seconds in the kernel: mostly creating the artifact files
+
+
+def timed(args: list[str], cwd: Path, env: dict[str, str]) -> Run:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         sys.exit(f"command failed: {' '.join(args)}\n{result.stdout}{result.stderr}")
-    return elapsed
+    return Run(elapsed, after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime)
 
 
 def checkout_env(checkout: Path | None) -> dict[str, str]:
@@ -123,7 +135,7 @@ def checkout_env(checkout: Path | None) -> dict[str, str]:
     return env
 
 
-def cold_then_warm(root: Path, env: dict[str, str]) -> tuple[float, float]:
+def cold_then_warm(root: Path, env: dict[str, str]) -> tuple[Run, Run]:
     """One cold compile (no target/ at all) then one warm compile (unchanged project)."""
     shutil.rmtree(root / "target", ignore_errors=True)
     command = [*SLUICE, "compile", "--project-dir", str(root)]
@@ -150,7 +162,7 @@ def main() -> None:
         runs = {"against": checkout_env(args.against), **runs}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, best of {args.repeat}")
     for label, env in runs.items():
-        helps = [timed([*SLUICE, "--help"], Path.cwd(), env) for _ in range(5)]
+        helps = [timed([*SLUICE, "--help"], Path.cwd(), env).wall for _ in range(5)]
         print(f"{label:<8} sluice --help: best {min(helps):.3f} s of 5")
     work = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
     try:
@@ -159,17 +171,19 @@ def main() -> None:
             for size in args.sizes:
                 root = work / f"{shape}_{size}"
                 write_project(root, make(size))
-                times: dict[str, list[tuple[float, float]]] = {label: [] for label in runs}
+                times: dict[str, list[tuple[Run, Run]]] = {label: [] for label in runs}
                 for _ in range(args.repeat):  # alternate, so both checkouts meet the same load
                     for label, env in runs.items():
                         times[label].append(cold_then_warm(root, env))
                 for label in runs:
-                    cold = min(c for c, _ in times[label])
-                    warm = min(w for _, w in times[label])
+                    colds = [c for c, _ in times[label]]
+                    cold = min(c.wall for c in colds)
+                    warm = min(w.wall for _, w in times[label])
                     cold_by_size[label][size] = cold
                     print(
                         f"{label:<8} {shape:<8} {size:>6} models: cold {cold:6.2f} s   "
-                        f"warm {warm:5.2f} s"
+                        f"warm {warm:5.2f} s   (cold CPU: user {min(c.user for c in colds):5.2f}"
+                        f" s, system {min(c.system for c in colds):5.2f} s)"
                     )
                 if args.against is not None:
                     ratio = cold_by_size["against"][size] / cold_by_size["this"][size]
