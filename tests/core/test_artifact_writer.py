@@ -1,13 +1,15 @@
-"""Manifest.write creates many artifact files on a thread while it builds the manifest JSON."""
+"""Manifest.write creates many artifact files on a thread while it builds the manifest JSON
+(encoded node by node, so that the thread gets the GIL meanwhile)."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import pytest
 
-from sluice.manifest import _WRITER_THREAD_FROM, _written_meanwhile
+from sluice.manifest import _WRITER_THREAD_FROM, _compact_json, _written_meanwhile
 
 
 def _items(folder: Path, count: int) -> list[tuple[Path, str]]:
@@ -30,3 +32,13 @@ def test_an_error_of_the_writer_thread_reaches_the_caller(tmp_path: Path) -> Non
     (tmp_path / "flink" / "m7.sql").mkdir()  # a folder where a file should go
     with pytest.raises(IsADirectoryError), _written_meanwhile(items):
         pass
+
+
+def test_the_manifest_text_is_what_one_json_dumps_gives() -> None:
+    value = {
+        "metadata": {"b": 1.5, "a": [None, True, float("nan")], "é": "ü\n"},
+        "nodes": {"model.b": {"z": {2, 1}, "a": "x"}, "model.a": {}, "source.é": [1]},
+        "parent_map": {},
+    }
+    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    assert _compact_json(value, split="nodes") == expected
