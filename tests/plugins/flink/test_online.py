@@ -26,12 +26,10 @@ pytestmark = pytest.mark.integration
 confluent_kafka = pytest.importorskip("confluent_kafka")
 httpx = pytest.importorskip("httpx")
 
-from confluent_kafka import Consumer, Producer  # noqa: E402
+from confluent_kafka import Producer  # noqa: E402
 
 import sluice_kafka.testing as kafka_testing  # noqa: E402
-
-ARRIVAL_TIMEOUT = 90.0  # records through a job on a 2-core machine
-SETTLE = 4.0  # how long to keep reading after the expected rows came, to catch duplicates
+from sluice_kafka.testing import TopicReader  # noqa: E402
 
 Env = dict[str, str]
 MakeProject = Callable[[Mapping[str, str]], SluiceProject]
@@ -59,41 +57,6 @@ def produce(env: Env, topic: str, records: list[dict[str, Any]]) -> None:
     for record in records:
         producer.produce(topic, json.dumps(record).encode())
     assert producer.flush(30) == 0
-
-
-class Reader:
-    """Reads a topic from its start, in a group of its own, across several checks."""
-
-    def __init__(self, env: Env, topic: str, isolation: str = "read_uncommitted") -> None:
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": env["KAFKA_BOOTSTRAP"],
-                "group.id": _unique("reader"),
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-                "isolation.level": isolation,
-            }
-        )
-        self.consumer.subscribe([topic])
-        self.rows: list[dict[str, Any]] = []
-
-    def until(self, count: int, timeout: float = ARRIVAL_TIMEOUT) -> list[dict[str, Any]]:
-        """Every row so far, once at least ``count`` came (and nothing more for SETTLE s)."""
-        deadline = time.monotonic() + timeout
-        settled_at: float | None = None
-        while time.monotonic() < deadline:
-            message = self.consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                self.rows.append(json.loads(message.value() or b"null"))
-                settled_at = None
-            if len(self.rows) >= count:
-                settled_at = settled_at or time.monotonic()
-                if time.monotonic() - settled_at >= SETTLE:
-                    break
-        return list(self.rows)
-
-    def close(self) -> None:
-        self.consumer.close()
 
 
 def rest(env: Env, path: str) -> Any:
@@ -177,7 +140,7 @@ def test_a_filter_job_runs_is_left_alone_and_upgrades_with_a_savepoint(
     project = sluice_project(
         {"stream_project.yml": project_yaml(name, source, filter_model(output, "amount > 100"))}
     )
-    reader = Reader(env, output)
+    reader = TopicReader(env["KAFKA_BOOTSTRAP"], output)
     try:
         out = run_ok(project, env, "apply")
         assert "done    job sluice." in out, out
@@ -271,7 +234,7 @@ def test_an_exactly_once_job_upgrades_while_records_arrive_without_loss_or_dupli
     project = sluice_project(
         {"stream_project.yml": project_yaml(name, source, model("amount > 100"))}
     )
-    reader = Reader(env, output, isolation="read_committed")
+    reader = TopicReader(env["KAFKA_BOOTSTRAP"], output, isolation="read_committed")
     try:
         run_ok(project, env, "apply")
         produce(env, source, [order(f"o{i}", "ann", 150 + i) for i in range(30)])
@@ -326,7 +289,7 @@ def test_a_window_aggregation_counts_per_window_in_event_time(
       GROUP BY customer, window_start, window_end
 """
     project = sluice_project({"stream_project.yml": project_yaml(name, source, model)})
-    reader = Reader(env, output)
+    reader = TopicReader(env["KAFKA_BOOTSTRAP"], output)
     try:
         run_ok(project, env, "apply")
         running_job(env, f"sluice.{name}.per_minute")

@@ -25,13 +25,11 @@ pytestmark = pytest.mark.integration
 confluent_kafka = pytest.importorskip("confluent_kafka")
 httpx = pytest.importorskip("httpx")
 
-from confluent_kafka import Consumer, Producer  # noqa: E402
+from confluent_kafka import Producer  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 
 import sluice_kafka.testing as kafka_testing  # noqa: E402
-
-ARRIVAL_TIMEOUT = 90.0  # records through a job on a 2-core machine
-SETTLE = 4.0  # reading on after the expected rows came, to catch duplicates
+from sluice_kafka.testing import TopicReader  # noqa: E402
 
 Env = dict[str, str]
 MakeProject = Callable[[Mapping[str, str]], SluiceProject]
@@ -67,40 +65,6 @@ def produce(env: Env, topic: str, records: list[dict[str, Any]]) -> None:
     for record in records:
         producer.produce(topic, json.dumps(record).encode())
     assert producer.flush(30) == 0
-
-
-class Reader:
-    """Reads a topic from its start, in a group of its own, across several checks."""
-
-    def __init__(self, env: Env, topic: str) -> None:
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": env["KAFKA_BOOTSTRAP"],
-                "group.id": _unique("reader"),
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-            }
-        )
-        self.consumer.subscribe([topic])
-        self.rows: list[dict[str, Any]] = []
-
-    def until(self, count: int) -> list[dict[str, Any]]:
-        """Every row so far, once at least ``count`` came (and nothing more for SETTLE s)."""
-        deadline = time.monotonic() + ARRIVAL_TIMEOUT
-        settled_at: float | None = None
-        while time.monotonic() < deadline:
-            message = self.consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                self.rows.append(json.loads(message.value() or b"null"))
-                settled_at = None
-            if len(self.rows) >= count:
-                settled_at = settled_at or time.monotonic()
-                if time.monotonic() - settled_at >= SETTLE:
-                    break
-        return list(self.rows)
-
-    def close(self) -> None:
-        self.consumer.close()
 
 
 def rest(env: Env, path: str) -> Any:
@@ -195,7 +159,7 @@ def test_a_job_submitted_through_the_rest_api_runs_upgrades_from_a_savepoint_and
     project = sluice_project(
         {"stream_project.yml": project_yaml(name, source, filter_model(output, first_sql))}
     )
-    reader = Reader(env, output)
+    reader = TopicReader(env["KAFKA_BOOTSTRAP"], output)
     try:
         out = run_ok(project, env, "plugins")
         assert "jobs submitted through the REST API with sluice's SQL-runner jar" in out, out
@@ -293,7 +257,7 @@ def test_secrets_reach_the_job_through_the_runner_and_no_output(
 """
     env_with_password = {**env, "ADMIN_PASSWORD": password}
     project = sluice_project({"stream_project.yml": project_yaml(name, source, good, kafka)})
-    reader = Reader(env, output)
+    reader = TopicReader(env["KAFKA_BOOTSTRAP"], output)
     try:
         # the job logs in to Kafka with the password the runner got in its arguments
         out = run_ok(project, env_with_password, "apply")
@@ -338,7 +302,7 @@ def test_a_job_the_gateway_submitted_is_the_same_job_to_the_rest_path(
 
     project = sluice_project({})
     write(sql, gateway=True)
-    reader = Reader(env, output)
+    reader = TopicReader(env["KAFKA_BOOTSTRAP"], output)
     try:
         out = run_ok(project, env, "plugins")
         assert "jobs submitted through the SQL Gateway" in out, out
