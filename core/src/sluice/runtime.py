@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from sluice.capabilities import Capabilities
 from sluice.manifest import Manifest
@@ -62,3 +62,32 @@ def read_bootstrap(node: Node, runtime: Mapping[str, Any]) -> str | None:
     section, _, key = node.served_at.partition(".")
     value = getattr(runtime.get(section), key, None)
     return str(value) if value else None
+
+
+# runtime.kafka's connection fields (sluice-kafka's model) and the librdkafka settings they
+# become, for plugins that need a Kafka client of their own without importing sluice-kafka
+_KAFKA_CLIENT_SETTINGS = {
+    "bootstrap_servers": "bootstrap.servers",
+    "security_protocol": "security.protocol",
+    "sasl_mechanism": "sasl.mechanism",
+    "sasl_username": "sasl.username",
+    "sasl_password": "sasl.password",
+    "ssl_ca_location": "ssl.ca.location",
+    "ssl_certificate_location": "ssl.certificate.location",
+    "ssl_key_location": "ssl.key.location",
+    "ssl_key_password": "ssl.key.password",
+    "client_id": "client.id",
+}
+
+
+def kafka_client_settings(section: Any) -> dict[str, str]:
+    """librdkafka settings of the ``runtime.kafka`` section (read by attribute, secrets
+    revealed: keep the result away from output and files)."""
+    settings = {}
+    for attribute, key in _KAFKA_CLIENT_SETTINGS.items():
+        value = getattr(section, attribute, None)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if value is not None and value != "":
+            settings[key] = str(value)
+    return settings

@@ -13,23 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import SecretStr
-
 from sluice.errors import RemoteError
+from sluice.runtime import kafka_client_settings
 
 TIMEOUT = 30.0
-_SETTINGS = {
-    "bootstrap_servers": "bootstrap.servers",
-    "security_protocol": "security.protocol",
-    "sasl_mechanism": "sasl.mechanism",
-    "sasl_username": "sasl.username",
-    "sasl_password": "sasl.password",
-    "ssl_ca_location": "ssl.ca.location",
-    "ssl_certificate_location": "ssl.certificate.location",
-    "ssl_key_location": "ssl.key.location",
-    "ssl_key_password": "ssl.key.password",
-    "client_id": "client.id",
-}
 
 
 def kafka_settings(runtime: Mapping[str, Any]) -> dict[str, str | int | float | bool]:
@@ -40,14 +27,7 @@ def kafka_settings(runtime: Mapping[str, Any]) -> dict[str, str | int | float | 
             "a dead letter topic is created through runtime.kafka, which is not configured",
             hint="add runtime.kafka (plugin sluice-kafka), or remove dlq: from the sink",
         )
-    settings: dict[str, str | int | float | bool] = {}
-    for field, key in _SETTINGS.items():
-        value = getattr(section, field, None)
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        if value is not None and value != "":
-            settings[key] = str(value)
-    return settings
+    return dict(kafka_client_settings(section))
 
 
 def _admin(runtime: Mapping[str, Any]) -> Any:

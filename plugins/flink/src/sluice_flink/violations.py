@@ -26,14 +26,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import SecretStr
-
 from sluice.errors import RemoteError, SluiceError
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact, TestResult
 from sluice.project.schema import parse_duration_ms
 from sluice.project.variables import secret_values
-from sluice.runtime import RunContext
+from sluice.runtime import RunContext, kafka_client_settings
 from sluice_flink.client import FlinkRest
 from sluice_flink.config import FlinkConfig
 from sluice_flink.continuous import TEST_TYPE
@@ -43,17 +41,6 @@ DEFAULT_WINDOW = "1h"
 MAX_DETAILS = 100  # violations listed in the result's details
 IN_MESSAGE = 3  # violations named in its message
 VALUE_SHOWN = 200  # characters of a record shown
-_CLIENT_SETTINGS = {
-    "bootstrap_servers": "bootstrap.servers",
-    "security_protocol": "security.protocol",
-    "sasl_mechanism": "sasl.mechanism",
-    "sasl_username": "sasl.username",
-    "sasl_password": "sasl.password",
-    "ssl_ca_location": "ssl.ca.location",
-    "ssl_certificate_location": "ssl.certificate.location",
-    "ssl_key_location": "ssl.key.location",
-    "ssl_key_password": "ssl.key.password",
-}
 
 
 def run_test(test: Node, context: RunContext) -> TestResult | None:
@@ -116,14 +103,7 @@ def client_settings(runtime: Mapping[str, Any]) -> dict[str, str]:
     kafka = runtime.get("kafka")
     if kafka is None:
         raise RemoteError("reading a continuous test's violations needs runtime.kafka")
-    settings = {}
-    for attribute, key in _CLIENT_SETTINGS.items():
-        value = getattr(kafka, attribute, None)
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        if value is not None and value != "":
-            settings[key] = str(value)
-    return settings
+    return kafka_client_settings(kafka)
 
 
 # -- reading ----------------------------------------------------------------------------------
