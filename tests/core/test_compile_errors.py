@@ -504,6 +504,71 @@ def test_masking_with_mask_fallback_materialize_compiles(sluice_project):
     assert result.exit_code == 0, result.output
 
 
+def test_mask_fallback_on_a_topic_that_applications_write_is_an_error(sluice_project):
+    code, output = validate(
+        sluice_project,
+        {
+            "models/cards.yml": """
+            models:
+              - name: cards
+                materialized: topic
+                columns: [{ name: card_number, type: STRING }]
+                mask: { card_number: { rule: mask_all } }
+                mask_fallback: materialize
+            """
+        },
+    )
+
+    assert code == 1
+    assert output == (
+        "error: models/cards.yml:6:5: model 'cards': mask_fallback: materialize masks the "
+        "records its job writes, but the model has no SQL (applications write its topic)\n"
+        "  hint: mask in a model that reads it: sql: SELECT * FROM {{ ref('cards') }} with this "
+        "mask:\n"
+    )
+
+
+def test_a_reader_of_the_masked_model_who_reads_the_raw_values_upstream_is_an_error(
+    sluice_project,
+):
+    code, output = validate(
+        sluice_project,
+        {
+            "sources/raw_access.yml": """
+            sources:
+              - name: payments_audit
+                topic: payments.audit
+                columns: [{ name: card_number, type: STRING }]
+                access: { read: ["User:auditor", "User:analyst"] }
+            """,
+            "models/cards.yml": """
+            models:
+              - name: cards
+                sql: SELECT card_number FROM {{ source("payments_audit") }}
+                mask: { card_number: { rule: mask_last, keep: 12 } }
+                mask_fallback: materialize
+                access: { read: ["User:analyst"] }
+            """,
+        },
+    )
+
+    assert code == 1
+    assert output == (
+        "error: models/cards.yml:6:21: model 'cards': User:analyst may read column "
+        "'card_number' masked here, but also unmasked as 'card_number' of source "
+        "'payments_audit', whose access.read lists it\n"
+        "  hint: remove User:analyst from the access.read of source 'payments_audit', or from "
+        "this model's\n"
+    )
+
+
+def test_mask_first_and_mask_last_need_keep(sluice_project):
+    code, output = validate(sluice_project, {"models/cards.yml": MASKED.replace(", keep: 4", "")})
+
+    assert code == 1
+    assert "mask_last needs keep: the number of characters to mask, e.g. " in output
+
+
 def test_masking_a_column_the_model_does_not_produce_is_an_error(sluice_project):
     code, output = validate(
         sluice_project,

@@ -17,6 +17,7 @@ from sluice.cache import CompileCache, content_key, has_secret
 from sluice.capabilities import Capabilities
 from sluice.errors import CapabilityError, Location, ProjectError, SluiceError
 from sluice.hints import distribution_for_kind
+from sluice.masking import check_masking, check_no_bypass, fallback_active
 from sluice.materialization import check_needs, choose_provider, infer_kind, resolve_kind
 from sluice.nodes import ColumnInfo, Node
 from sluice.plugin.api import ConfigSection, Materialization
@@ -128,11 +129,13 @@ def resolve_node(
         model, materialized, kinds, capabilities, sections, location
     )
     check_needs(model, materialized, definition, capabilities, sections, kinds, location, node)
-    _check_masking(model, capabilities, sections, origin)
+    check_masking(model, definition, capabilities, sections, origin)
     if definition.served_at is None:  # a proxy reads the topics it serves itself
         _check_read_through(f"model '{name}'", parents, nodes, project, location)
 
     columns = _columns(model, analysis, parents, nodes, origin)
+    if fallback_active(model, capabilities):
+        check_no_bypass(model, columns, nodes, origin)
     topic = None
     if definition.output_topic:
         topic = model.topic.name if model.topic and model.topic.name else name
@@ -391,22 +394,3 @@ def _columns(
                 hint="mask columns of the model's own output",
             )
     return tuple(produced)
-
-
-def _check_masking(
-    model: Model,
-    capabilities: Capabilities,
-    sections: Sequence[tuple[str, ConfigSection]],
-    origin: Any,
-) -> None:
-    """DESIGN §3: masking with no Gateway is an error unless a masked copy is asked for."""
-    if not model.mask or "masking" in capabilities or model.mask_fallback == "materialize":
-        return
-
-    raise CapabilityError(
-        f"model '{model.name}' declares mask: but no {capabilities.mode} plugin provides the "
-        "capability 'masking'",
-        location=origin.locate("mask", key=True),
-        hint=capabilities.missing_hint("masking", sections)
-        + "; or set mask_fallback: materialize to publish a masked copy with a Flink job",
-    )

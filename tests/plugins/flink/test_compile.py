@@ -428,3 +428,72 @@ def test_runtime_flink_delivery_is_every_jobs_default(sluice_project):
     target = project.path / "target" / "flink"
     assert "'sink.delivery-guarantee' = 'exactly-once'" in (target / "big_orders.sql").read_text()
     assert "sink.delivery-guarantee" not in (target / "small_orders.sql").read_text()
+
+
+# -- mask_fallback: materialize -----------------------------------------------------------------
+
+MASKED_MODEL = """
+  - name: masked_orders
+    sql: SELECT order_id, customer, amount FROM {{ source("orders") }}
+    mask_fallback: materialize
+    mask:
+"""
+
+
+def test_mask_fallback_wraps_the_query_in_the_masking_projection(sluice_project):
+    target = compile_ok(
+        sluice_project,
+        MASKED_MODEL
+        + "      order_id: { rule: mask_last, keep: 4, char: X }\n"
+        + "      customer: { rule: mask_all }\n"
+        + "      amount: { rule: 'null' }\n",
+    )
+
+    insert = (target / "masked_orders.sql").read_text().split(";\n\n")[-1]
+    assert insert == (
+        "INSERT INTO `masked_orders`\n"
+        "SELECT\n"
+        "  CONCAT(SUBSTRING(`order_id` FROM 1 FOR GREATEST(CHAR_LENGTH(`order_id`) - 4, 0)), "
+        "REPEAT('X', LEAST(CHAR_LENGTH(`order_id`), 4))) AS `order_id`,\n"
+        "  REPEAT('*', CHAR_LENGTH(`customer`)) AS `customer`,\n"
+        "  CAST(NULL AS DECIMAL(12,2)) AS `amount`\n"
+        "FROM (\n"
+        "SELECT order_id, customer, amount FROM `orders`\n"
+        ") AS `__sluice_unmasked`;\n"
+    )
+
+
+def test_mask_first_masks_the_first_characters_and_keeps_the_rest(sluice_project):
+    target = compile_ok(
+        sluice_project, MASKED_MODEL + "      customer: { rule: mask_first, keep: 2 }\n"
+    )
+
+    assert (
+        "  CONCAT(REPEAT('*', LEAST(CHAR_LENGTH(`customer`), 2)), "
+        "SUBSTRING(`customer` FROM 2 + 1)) AS `customer`,\n"
+    ) in (target / "masked_orders.sql").read_text()
+
+
+def test_a_character_rule_on_a_number_is_an_error(sluice_project):
+    output = compile_error(
+        sluice_project, PROJECT + MASKED_MODEL + "      amount: { rule: mask_all }\n"
+    )
+
+    assert output == (
+        "error: stream_project.yml:20:15: model 'masked_orders': mask rule 'mask_all' of column "
+        "'amount' replaces characters, but the column is DECIMAL(12,2), not text\n"
+        "  hint: use {rule: null}, or CAST(amount AS STRING) in the model's SQL\n"
+    )
+
+
+def test_a_masked_key_column_is_an_error(sluice_project):
+    output = compile_error(
+        sluice_project,
+        PROJECT + MASKED_MODEL + "      order_id: { rule: mask_all }\n" + "    key: [order_id]\n",
+    )
+
+    assert output == (
+        "error: stream_project.yml:20:17: model 'masked_orders': mask_fallback: materialize "
+        "cannot mask key column 'order_id': the records' key would change with it\n"
+        "  hint: mask a column that is not part of key:, or key the model by another column\n"
+    )

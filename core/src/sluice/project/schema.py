@@ -209,8 +209,18 @@ class Access(Strict):
 
 class MaskRule(Strict):
     rule: Literal["mask_all", "mask_first", "mask_last", "null"]
-    keep: Annotated[int, Field(ge=0)] | None = None
+    # how many characters mask_first / mask_last replace (the Gateway's numberOfChars)
+    keep: Annotated[int, Field(ge=1)] | None = None
     char: Annotated[str, Field(min_length=1, max_length=1)] = "*"
+
+    @model_validator(mode="after")
+    def _count_of_partial_rules(self) -> MaskRule:
+        if self.rule in ("mask_first", "mask_last") and self.keep is None:
+            raise ValueError(
+                f"{self.rule} needs keep: the number of characters to mask, "
+                f"e.g. {{rule: {self.rule}, keep: 4}}"
+            )
+        return self
 
 
 Format = Literal["json", "avro", "protobuf", "csv", "raw"]

@@ -186,14 +186,7 @@ def _policy(node: Node, column: str, rule: MaskRule, context: CompileContext) ->
         )
     spec: dict[str, Any] = {"type": gateway_rule, "maskingChar": rule.char}
     if gateway_rule != "MASK_ALL":
-        if not rule.keep:
-            raise ProjectError(
-                f"model '{node.name}': mask rule '{rule.rule}' of column '{column}' needs keep: "
-                "the number of characters to mask",
-                location=where,
-                hint=f"for example {{rule: {rule.rule}, keep: 4}}",
-            )
-        spec["numberOfChars"] = rule.keep
+        spec["numberOfChars"] = rule.keep  # the schema requires keep: for these rules
     return {"name": f"{rule.rule} {column}", "fields": [column], "rule": spec}
 
 

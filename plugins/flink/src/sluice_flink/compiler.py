@@ -22,6 +22,7 @@ from sluice.project.schema import Model, parse_duration_ms
 from sluice.runtime import read_bootstrap
 from sluice_flink.config import FlinkModelConfig
 from sluice_flink.ddl import Table, column_type, identifier, set_statement
+from sluice_flink.masking import masked_query
 from sluice_flink.options import IDLE_TIMEOUT, format_options, kafka_connection
 
 TRANSACTION_TIMEOUT_MS = 600_000
@@ -73,7 +74,8 @@ def compile_job(node: Node, context: CompileContext) -> Artifact | None:
         statements.append(table.create_statement())
     output = output_table(node, connection, context)
     statements.append(output.create_statement())
-    statements.append(f"INSERT INTO {output.name}\n{_query_text(node.sql)}")
+    query = masked_query(node, _query_text(node.sql), context)
+    statements.append(f"INSERT INTO {output.name}\n{query}")
 
     spec = {
         "pipeline_name": pipeline,
