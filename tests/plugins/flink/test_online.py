@@ -315,6 +315,40 @@ def test_a_window_aggregation_counts_per_window_in_event_time(
         stop_jobs_of(env, name)
 
 
+def test_a_masked_model_without_a_gateway_writes_only_masked_values(
+    env: Env, sluice_project: MakeProject
+) -> None:
+    name = _unique("shop")
+    source, output = _unique("orders"), _unique("masked")
+    create_topics(env, source, output)
+    model = f"""
+  - name: masked_orders
+    materialized: topic
+    topic: {{ name: {output} }}
+    sql: SELECT order_id, customer, amount FROM {{{{ source("orders") }}}}
+    mask_fallback: materialize
+    mask:
+      order_id: {{ rule: mask_first, keep: 3, char: "#" }}
+      customer: {{ rule: mask_all }}
+"""
+    project = sluice_project({"stream_project.yml": project_yaml(name, source, model)})
+    reader = TopicReader(env["KAFKA_BOOTSTRAP"], output)
+    try:
+        produce(env, source, [order("ord-1001", "ann", 5), order("o2", "bob-smith", 7)])
+        run_ok(project, env, "apply")
+        running_job(env, f"sluice.{name}.masked_orders")
+
+        rows = reader.until(2)
+        assert sorted(rows, key=lambda r: r["amount"]) == [
+            {"order_id": "###-1001", "customer": "***", "amount": 5},
+            {"order_id": "##", "customer": "*********", "amount": 7},
+        ]
+        run_ok(project, env, "destroy", "--yes")
+    finally:
+        reader.close()
+        stop_jobs_of(env, name)
+
+
 def test_two_jobs_keep_their_settings_to_themselves(env: Env, sluice_project: MakeProject) -> None:
     name = _unique("shop")
     source, wide, narrow = _unique("orders"), _unique("wide"), _unique("narrow")
