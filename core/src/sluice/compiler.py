@@ -56,6 +56,15 @@ class CompileContext:
             self._locations[(node.unique_id, keys)] = found
         return found
 
+    def written_in_transactions(self, node: Node) -> bool:
+        """Whether ``node``'s topic is written in Kafka transactions, so its readers must read
+        committed records only: an artifact of the node says so with ``transactional: true``
+        in its spec (a node's artifacts are compiled before those of its readers)."""
+        return any(
+            isinstance(a.spec, Mapping) and a.spec.get("transactional") is True
+            for a in self.artifacts.get(node.unique_id, ())
+        )
+
 
 def compile_project(
     project: Project,

@@ -271,3 +271,31 @@ def test_a_dlq_on_a_model_that_is_no_sink_is_refused(sluice_project):
     )
     assert result.exit_code == 1
     assert "has dlq:, which only sinks support" in result.output
+
+
+def test_a_sink_of_an_exactly_once_model_reads_committed_records_only(sluice_project):
+    sink = """
+  - name: {name}
+    from: {upstream}
+    connector: {{ class: file, config: {{ file: /tmp/out.txt }} }}
+"""
+    project, result = run(
+        sluice_project,
+        """
+  - name: exact
+    materialized: topic
+    sql: SELECT order_id, amount FROM {{ source("orders") }}
+    flink: { delivery: exactly-once }
+  - name: loose
+    materialized: topic
+    sql: SELECT order_id, amount FROM {{ source("orders") }}
+"""
+        + sink.format(name="exact_out", upstream="exact")
+        + sink.format(name="loose_out", upstream="loose"),
+    )
+
+    assert result.exit_code == 0, result.output
+    exact = connector_file(project, "shop-exact_out")["config"]
+    loose = connector_file(project, "shop-loose_out")["config"]
+    assert exact["consumer.override.isolation.level"] == "read_committed"
+    assert "consumer.override.isolation.level" not in loose

@@ -40,7 +40,9 @@ MakeProject = Callable[[Mapping[str, str]], SluiceProject]
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    with local_stack(tmp_path_factory.mktemp("stack"), ["connect"]) as env:
+    # Flink too: one story's sink reads the topic of an exactly-once job
+    services = ["connect", "flink-sql-gateway"]
+    with local_stack(tmp_path_factory.mktemp("stack"), services) as env:
         yield env
 
 
@@ -389,4 +391,60 @@ def test_a_poison_record_goes_to_the_dead_letter_topic_sluice_created(
         assert f"done    connector {name}-to_db" in out
         assert not topic_exists(env, dlq)
     finally:
+        cleanup(env, name)
+
+
+def test_a_sink_of_an_exactly_once_job_never_delivers_an_aborted_record(
+    env: Env, sluice_project: MakeProject
+) -> None:
+    name, source, output = _unique("shop"), _unique("orders"), _unique("exact")
+    table = _unique("exact_rows")
+    create_topic(env, source)
+    models = f"""
+  - name: exact
+    materialized: topic
+    topic: {{ name: {output} }}
+    sql: SELECT id, name, amount FROM {{{{ source("orders") }}}}
+    flink: {{ delivery: exactly-once }}
+  - name: exact_rows
+    from: exact
+    connector:
+      class: jdbc
+      config:
+        connection.url: ${{PG_JDBC_URL}}
+        connection.username: ${{PG_USER}}
+        connection.password: ${{PG_PASSWORD}}
+        schema.evolution: basic
+        table.name.format: {table}
+"""
+    files = project_files(name, source, models)
+    files["stream_project.yml"] = files["stream_project.yml"].replace(
+        "runtime:\n",
+        "runtime:\n  flink:\n    rest_url: ${FLINK_REST_URL}\n"
+        "    sql_gateway_url: ${FLINK_SQL_GATEWAY_URL}\n",
+    )
+    project = sluice_project(files)
+    try:
+        run(project, env, "apply")
+        live = connect(env, "GET", f"/connectors/{name}-exact_rows/config")
+        assert live["consumer.override.isolation.level"] == "read_committed"
+
+        # a transaction that is aborted, ahead of everything the job commits
+        rogue = Producer(
+            {"bootstrap.servers": env["KAFKA_BOOTSTRAP"], "transactional.id": _unique("rogue")}
+        )
+        rogue.init_transactions(30)
+        rogue.begin_transaction()
+        rogue.produce(output, json.dumps({"id": 99, "name": "aborted", "amount": 0.0}).encode())
+        rogue.flush(30)
+        rogue.abort_transaction(30)
+
+        plain = [
+            {"id": 1, "name": "apple", "amount": 1.5},
+            {"id": 2, "name": "pear", "amount": 2.0},
+        ]
+        produce(env, source, [json.dumps(r).encode() for r in plain])
+        wait_for_rows(env, table, [(1, "apple", 1.5), (2, "pear", 2.0)])
+    finally:
+        project.run("destroy", "--yes", env=env)
         cleanup(env, name)

@@ -109,6 +109,9 @@ def compile_connector(node: Node, context: CompileContext) -> Artifact | None:
         )
         if proxies:
             config["consumer.override.bootstrap.servers"] = proxies[0]
+        if any(context.written_in_transactions(u) for u in context.upstream(node)):
+            # an exactly-once topic: rows of aborted (or still open) transactions never arrive
+            config["consumer.override.isolation.level"] = "read_committed"
     config |= converters(_format(node, context), context.runtime, node, context)
     if dlq is not None:
         config |= dlq_config(dlq.topic, context)

@@ -25,10 +25,10 @@ _SIMPLE = {
     "INT": "int32",
     "INTEGER": "int32",
     "BIGINT": "int64",
-    "FLOAT": "float32",
-    "REAL": "float32",
-    "DOUBLE": "float64",
-    "DOUBLE PRECISION": "float64",
+    "FLOAT": "float",  # the JsonConverter's names: float and double, not float32/64
+    "REAL": "float",
+    "DOUBLE": "double",
+    "DOUBLE PRECISION": "double",
     "BYTES": "bytes",  # base64 text in JSON, which the converter decodes
 }
 _TEXT = re.compile(r"^(?:STRING|VARCHAR|CHAR|DATE|TIME|TIMESTAMP|TIMESTAMP_LTZ)\b")

@@ -84,6 +84,8 @@ def compile_job(node: Node, context: CompileContext) -> Artifact | None:
         "upgrade": settings.upgrade,
         "spec_hash": spec_hash(statements, parallelism),
     }
+    if delivery(node, context) == "exactly-once":
+        spec["transactional"] = True  # its readers read committed records only
     text = ";\n\n".join(statements) + ";\n"
     return Artifact(PLUGIN, "job", pipeline, spec, file=f"{node.name}.sql", text=text)
 
@@ -166,7 +168,7 @@ def input_table(
         options["scan.startup.mode"] = "group-offsets"
         options["properties.auto.offset.reset"] = "earliest"
         options |= format_options(fmt, context.runtime, where, read=True)
-    if _written_exactly_once(upstream, context):
+    if context.written_in_transactions(upstream):
         # records of aborted or open transactions are never read
         options["properties.isolation.level"] = "read_committed"
     if watermark is not None:
@@ -177,15 +179,6 @@ def input_table(
         options,
         watermark,
         [identifier(k, "column", upstream_where) for k in primary_key],
-    )
-
-
-def _written_exactly_once(upstream: Node, context: CompileContext) -> bool:
-    return (
-        upstream.resource_type == "model"
-        and upstream.materialized in JOB_KINDS
-        and upstream.sql is not None
-        and delivery(upstream, context) == "exactly-once"
     )
 
 
