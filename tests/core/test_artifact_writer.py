@@ -34,11 +34,17 @@ def test_an_error_of_the_writer_thread_reaches_the_caller(tmp_path: Path) -> Non
         pass
 
 
-def test_the_manifest_text_is_what_one_json_dumps_gives() -> None:
+def test_the_manifest_text_is_compact_sorted_json_of_the_value() -> None:
     value = {
-        "metadata": {"b": 1.5, "a": [None, True, float("nan")], "é": "ü\n"},
+        "metadata": {"b": 1.5, "a": [None, True], "é": "ü\n"},
         "nodes": {"model.b": {"z": {2, 1}, "a": "x"}, "model.a": {}, "source.é": [1]},
         "parent_map": {},
     }
-    expected = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    assert _compact_json(value, split="nodes") == expected
+    text = _compact_json(value)
+
+    assert text == (
+        '{"metadata":{"a":[null,true],"b":1.5,"é":"ü\\n"},'
+        '"nodes":{"model.a":{},"model.b":{"a":"x","z":"{1, 2}"},"source.é":[1]},'
+        '"parent_map":{}}'
+    )
+    assert json.loads(text) == json.loads(json.dumps(value, default=str))
