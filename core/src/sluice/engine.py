@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +20,8 @@ from xml.sax.saxutils import escape, quoteattr
 from sluice.errors import SluiceError
 from sluice.plugin.api import ApplyResult, Change, PlanWarning, TestResult
 from sluice.plugin.manager import PluginManager
-from sluice.runtime import RunContext
+from sluice.resolve import CONTINUOUS
+from sluice.runtime import RunContext, Watch
 
 SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
 
@@ -332,31 +333,67 @@ def write_run_results(
 def run_tests(
     manager: PluginManager, tests: Sequence[str], context: RunContext
 ) -> list[TestResult]:
-    results = []
-    for uid in tests:
-        node = context.manifest.nodes[uid]
-        started = time.monotonic()
+    """Run ``tests`` one after the other and echo each result."""
+    return [_run_test(manager, uid, context) for uid in tests]
+
+
+def watch_tests(
+    manager: PluginManager, tests: Sequence[str], context: RunContext, seconds: float
+) -> list[TestResult]:
+    """Run ``tests`` (continuous tests) in process, all at once, for ``seconds``: each plugin
+    run reads the records arriving meanwhile (see :class:`~sluice.runtime.Watch`). Ctrl-C ends
+    the watch early; every test then reports what it found so far."""
+    watch = Watch(seconds)
+    watching = replace(context, watch=watch)
+    with ThreadPoolExecutor(max_workers=len(tests), thread_name_prefix="sluice-watch") as pool:
+        running = [pool.submit(_run_test, manager, uid, watching) for uid in tests]
         try:
-            result = manager.run_test(node, context)
-        except SluiceError as exc:
-            result = TestResult(uid, "error", exc.render())
-        if result is None:
-            kinds = manager.test_types()
-            result = TestResult(
-                uid,
-                "error",
-                f"no loaded plugin runs tests of type '{node.spec.type}'"
-                + (f" (available: {', '.join(sorted(kinds))})" if kinds else ""),
-            )
-        if result.status == "fail" and node.spec.on_failure == "warn":
-            result = TestResult(
-                result.test, "warn", result.message, result.failures, result.details
-            )
-        context.echo(
-            f"{result.status.upper():<5} {node.name} ({time.monotonic() - started:.1f}s){': ' + result.message if result.message else ''}"
+            wait(running)
+        except KeyboardInterrupt:  # a second Ctrl-C while they finish ends the command
+            watch.stop.set()
+            context.echo(f"watch ended by Ctrl-C after {watch.elapsed():.1f}s; results so far:")
+            wait(running)
+    return [future.result() for future in running]
+
+
+def _run_test(manager: PluginManager, uid: str, context: RunContext) -> TestResult:
+    """One test's result (a warning when it failed with ``on_failure: warn``), echoed."""
+    node = context.manifest.nodes[uid]
+    started = time.monotonic()
+    try:
+        result = _unrunnable(manager, node, context) or manager.run_test(node, context)
+    except SluiceError as exc:
+        result = TestResult(uid, "error", exc.render())
+    if result is None:
+        kinds = manager.test_types()
+        result = TestResult(
+            uid,
+            "error",
+            f"no loaded plugin runs tests of type '{node.spec.type}'"
+            + (f" (available: {', '.join(sorted(kinds))})" if kinds else ""),
         )
-        results.append(result)
-    return results
+    if result.status == "fail" and node.spec.on_failure == "warn":
+        result = TestResult(result.test, "warn", result.message, result.failures, result.details)
+    context.echo(
+        f"{result.status.upper():<5} {node.name} ({time.monotonic() - started:.1f}s){': ' + result.message if result.message else ''}"
+    )
+    return result
+
+
+def _unrunnable(manager: PluginManager, node: Any, context: RunContext) -> TestResult | None:
+    """A continuous test compiled without a stream job (no plugin provides stream_jobs) runs
+    only in process, with ``--watch``: without it, an error that says so."""
+    watching = getattr(context, "watch", None) is not None
+    if getattr(node.spec, "type", None) != CONTINUOUS or node.topic is not None or watching:
+        return None
+    hint = context.capabilities.missing_hint("stream_jobs", manager.config_sections())
+    return TestResult(
+        node.unique_id,
+        "error",
+        "a continuous test runs as a stream job, and no plugin provides stream_jobs here: "
+        f"run `sluice test --watch 30s` to check the records arriving for 30s in process, "
+        f"or {hint}",
+    )
 
 
 def write_junit(path: Path, results: Sequence[TestResult], redact: Any) -> None:

@@ -11,6 +11,30 @@ from sluice.project import Project
 from sluice.project.schema import Model
 
 SENSITIVE = {"sensitive", "pii", "restricted"}
+MASK = "***"  # what a sensitive column's value is shown as (a null stays null)
+
+
+def sensitive_columns(node: Node, nodes: Mapping[str, Node]) -> set[str]:
+    """The columns of ``node`` classified sensitive (see :data:`SENSITIVE`), or computed from
+    such a column anywhere upstream (``nodes``: the resolved nodes by unique id). Whatever
+    shows records of ``node`` to people masks these."""
+
+    def sensitive(ref: str, seen: set[str]) -> bool:
+        if ref in seen:
+            return False
+        seen.add(ref)
+        uid, _, name = ref.rpartition(".")
+        upstream = nodes.get(uid)
+        info = upstream.column(name) if upstream is not None else None
+        if info is None:
+            return False
+        return info.classification in SENSITIVE or any(sensitive(r, seen) for r in info.lineage)
+
+    return {
+        c.name
+        for c in node.columns
+        if c.classification in SENSITIVE or any(sensitive(r, set()) for r in c.lineage)
+    }
 
 
 def check_governance(

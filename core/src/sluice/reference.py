@@ -43,7 +43,12 @@ SECTIONS: list[tuple[str, type[BaseModel], str]] = [
     ("columns[]", schema.Column, "A column of a source or model."),
     ("event_time", schema.EventTime, "The event-time column and its watermark delay."),
     ("tests[]", schema.DataTest, "Data tests on a model or source."),
-    ("tests[].sample", schema.Sample, "How a sample test reads records."),
+    (
+        "tests[].sample",
+        schema.Sample,
+        "How a sample test reads records. A continuous test uses `window` (the violations "
+        "`sluice test` reads) and `timeout` (how long reading may take).",
+    ),
     ("exposures[]", schema.Exposure, "Who uses the data downstream."),
     ("environments/<env>.yml", schema.Environment, "Per-environment overrides and safety."),
 ]

@@ -27,10 +27,18 @@ from sluice.render import Rendered
 from sluice.runtime import read_bootstrap
 
 # the data-test types of the project format; plugins may add more (``sluice_test_types``)
-STANDARD_TEST_TYPES = ("schema", "sample", "continuous")
+CONTINUOUS = "continuous"
+STANDARD_TEST_TYPES = ("schema", "sample", CONTINUOUS)
 # A continuous test runs as a stream job that writes each violating record to a topic sluice
-# owns: the test node's topic, created by the plugin that manages topics.
+# owns: the test node's topic, created by the plugin that manages topics. Without stream_jobs
+# it has no topic and runs only in process, for a bounded time (``sluice test --watch``).
 CONTINUOUS_TEST_NEEDS = ("stream_jobs", "topics")
+# assertions a continuous test cannot hold: it checks one record at a time
+NOT_PER_RECORD = {
+    "unique": "compares records with each other",
+    "row_count": "counts a bounded sample of records",
+    "freshness": "compares the newest record with the time of the test run",
+}
 VIOLATIONS_PREFIX = "_sluice_violations"
 _MAX_TOPIC = 249  # Kafka's limit on a topic name
 
@@ -89,7 +97,7 @@ def resolve_node(
                 else "test types: " + ", ".join(sorted(known)),
             )
         node = Node(uid, name, kind, test, origin.file, line, parents, test.tags)
-        if test.type == "continuous":
+        if test.type == CONTINUOUS:
             node = _continuous_test(node, project, capabilities, sections)
         return node
     if kind == "exposure":
@@ -265,14 +273,26 @@ def _continuous_test(
     capabilities: Capabilities,
     sections: Sequence[tuple[str, ConfigSection]],
 ) -> Node:
-    """A continuous test with its violations topic, once the run can deploy its job."""
-    where = project.origin(node.unique_id).locate("type")
+    """A continuous test with its violations topic when the run can deploy its job; without
+    stream_jobs, as it is (no topic): ``sluice test --watch`` checks it in process."""
+    origin = project.origin(node.unique_id)
+    for index, assertion in enumerate(node.spec.assertions):
+        kind = next(iter(assertion), None)
+        if kind in NOT_PER_RECORD:
+            raise ProjectError(
+                f"test '{node.name}': a continuous test checks one record at a time, and "
+                f"{kind} {NOT_PER_RECORD[kind]}",
+                location=origin.locate("assertions", index),
+                hint=f"move {kind} to a test with type: sample",
+            )
+    if "stream_jobs" not in capabilities:
+        return node
     for need in CONTINUOUS_TEST_NEEDS:
         if need not in capabilities:
             raise CapabilityError(
                 f"test '{node.name}': type: continuous runs as a stream job and needs the "
                 f"capability '{need}', which no {capabilities.mode} plugin provides",
-                location=where,
+                location=origin.locate("type"),
                 hint=capabilities.missing_hint(need, sections) + "; or use type: sample",
             )
     topic = violations_topic(project.info.name, node.name)
@@ -280,7 +300,7 @@ def _continuous_test(
         raise ProjectError(
             f"test '{node.name}': its violations topic '{topic}' is longer than Kafka's "
             f"{_MAX_TOPIC} characters",
-            location=project.origin(node.unique_id).locate("name"),
+            location=origin.locate("name"),
             hint="give the test (or the project) a shorter name",
         )
     return replace(node, topic=topic, real_topic=True, format="json")

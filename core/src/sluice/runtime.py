@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +15,30 @@ from sluice.manifest import Manifest
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
 from sluice.project import Project
+
+
+@dataclass(frozen=True)
+class Watch:
+    """``sluice test --watch``: how long continuous tests check, in process, the records that
+    arrive in their topics.
+
+    The watch starts when it is made; it is over after ``seconds``, or sooner once ``stop`` is
+    set (Ctrl-C). A plugin reading records polls :meth:`left` and reports what it found so far
+    when it reaches 0.
+    """
+
+    seconds: float
+    started: float = field(default_factory=time.monotonic)
+    stop: threading.Event = field(default_factory=threading.Event, compare=False)
+
+    def left(self) -> float:
+        """Seconds until the watch is over (0 once it is)."""
+        if self.stop.is_set():
+            return 0.0
+        return max(0.0, self.started + self.seconds - time.monotonic())
+
+    def elapsed(self) -> float:
+        return min(self.seconds, time.monotonic() - self.started)
 
 
 @dataclass
@@ -32,6 +58,8 @@ class RunContext:
     prune: bool = False
     allow_recreate: bool = False
     restart_failed: bool = False
+    # set while ``sluice test --watch`` runs continuous tests in process
+    watch: Watch | None = None
     echo: Callable[[str], None] = field(default=lambda _text: None)
     scratch: dict[str, Any] = field(default_factory=dict)  # per-plugin state for one run
 

@@ -329,13 +329,13 @@ def test_range_needs_a_numeric_column_and_values_must_fit_the_column(sluice_proj
     assert "accepted_values(amount): 'big' cannot be a value of column 'amount'" in output
 
 
-def test_a_continuous_test_without_a_stream_job_runtime_is_refused(sluice_project):
+def test_without_a_stream_job_runtime_a_continuous_test_compiles_to_nothing(sluice_project):
+    """No runtime.flink: no job and no violations topic; `sluice test --watch` checks it."""
     text = PROJECT.replace('  flink: { rest_url: "http://flink:8081" }\n', "")
-    output = compile_error(
-        sluice_project, text + continuous("      - not_null: { columns: [card] }")
-    )
-    assert "test 'orders_quality': type: continuous runs as a stream job and needs the " in output
-    assert "capability 'stream_jobs'" in output and "or use type: sample" in output, output
+    project = compile_ok(sluice_project, text + continuous("      - not_null: { columns: [card] }"))
+    node = project.manifest()["nodes"]["test.orders_quality"]
+    assert node["artifacts"] == [] and node.get("topic") is None
+    assert not (project.path / "target" / "flink" / "tests").exists()
 
 
 # -- the report of sluice test ---------------------------------------------------------------
@@ -404,3 +404,13 @@ def test_violations_of_an_earlier_version_of_the_checks_are_not_counted():
         "no violations in the last 1h ('v'); 2 older violations found by an earlier version of "
         "the test not counted"
     )
+
+
+def test_under_watch_the_job_is_left_alone_and_the_test_checked_in_process():
+    from types import SimpleNamespace
+
+    from sluice.runtime import Watch
+    from sluice_flink.violations import run_test
+
+    test = SimpleNamespace(spec=SimpleNamespace(type="continuous"), unique_id="test.q")
+    assert run_test(test, SimpleNamespace(watch=Watch(1))) is None  # sluice-kafka answers

@@ -278,6 +278,20 @@ def status(select: tuple[str, ...], exclude: tuple[str, ...], **kwargs: Any) -> 
             click.echo(session.project.redact("  ".join([*cells, row[4]]).rstrip()))
 
 
+def _watch_seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    from sluice.project.schema import parse_duration_ms
+
+    try:
+        milliseconds = parse_duration_ms(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if milliseconds <= 0:
+        raise click.BadParameter("give a duration above zero, e.g. 30s")
+    return milliseconds / 1000
+
+
 @click.command(name="test")
 @common
 @selection
@@ -287,21 +301,39 @@ def status(select: tuple[str, ...], exclude: tuple[str, ...], **kwargs: Any) -> 
     default=None,
     help="Also write the results to this file as JUnit XML.",
 )
+@click.option(
+    "--watch",
+    metavar="DURATION",
+    default=None,
+    callback=_watch_seconds,
+    help="Check continuous tests in process, all at once: read the records that arrive in "
+    "their topics for DURATION (e.g. 30s), then report (Ctrl-C ends early). Without Flink this "
+    "is how continuous tests run; with Flink it checks in process too.",
+)
 def test_(
-    select: tuple[str, ...], exclude: tuple[str, ...], junit_xml: Path | None, **kwargs: Any
+    select: tuple[str, ...],
+    exclude: tuple[str, ...],
+    junit_xml: Path | None,
+    watch: float | None,
+    **kwargs: Any,
 ) -> None:
     """Run the data tests of the selected nodes against the live data."""
     options = make_options(**kwargs)
     with user_errors(options):
-        from sluice.engine import run_tests, write_junit, write_run_results
+        from sluice.engine import run_tests, watch_tests, write_junit, write_run_results
+        from sluice.resolve import CONTINUOUS
 
         session, context = online_session(options, select, exclude)
+        nodes = session.manifest.nodes
         tests = [
             uid
             for uid in session.manifest.graph.topological_order()
             if uid in context.selected and uid.startswith("test.")
         ]
-        results = run_tests(session.manager, tests, context)
+        watched = [u for u in tests if nodes[u].spec.type == CONTINUOUS] if watch else []
+        results = run_tests(session.manager, [u for u in tests if u not in watched], context)
+        if watched and watch is not None:
+            results += watch_tests(session.manager, watched, context, watch)
         path = write_run_results(session.target, "test", results, session.project.redact)
         if junit_xml is not None:
             write_junit(junit_xml, results, session.project.redact)

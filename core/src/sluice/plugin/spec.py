@@ -149,7 +149,12 @@ def sluice_test_types() -> Sequence[str] | None:
 
 @hookspec(firstresult=True)
 def sluice_run_test(test: Node, context: RunContext) -> TestResult | None:
-    """test: run one data test, or return None to let another plugin run it."""
+    """test: run one data test, or return None to let another plugin run it.
+
+    Under ``sluice test --watch``, ``context.watch`` (a :class:`sluice.runtime.Watch`) is set
+    and continuous tests are run at once, each in its own thread: check the records arriving
+    until ``watch.left()`` is 0, then return what was found.
+    """
 
 
 # -- secure -----------------------------------------------------------------------------------

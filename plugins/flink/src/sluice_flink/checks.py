@@ -5,8 +5,9 @@ that breaks it, and the reason written with the violation. Nulls behave as in sa
 null value passes every assertion but ``not_null`` (SQL's comparisons with NULL are not TRUE).
 
 Assertions that compare records with each other or with the clock (``unique``, ``row_count``,
-``freshness``) and ``accepted_types`` (a Flink job decodes every record with the declared
-types, and a record that does not fit stops it) are compile errors naming ``type: sample``.
+``freshness``) are refused by the core in every continuous test; ``accepted_types`` is refused
+here (a Flink job decodes every record with the declared types, and a record that does not
+fit stops it). Both are compile errors naming ``type: sample``.
 
 Every name goes through :func:`~sluice_flink.ddl.identifier` and every value through
 :func:`~sluice_flink.ddl.literal` or a checked number; an ``expression`` is parsed with
@@ -31,11 +32,9 @@ from sluice.project import schema
 from sluice.sql import Flink, SqlSyntaxError, parse
 from sluice_flink.ddl import column_type, identifier, literal
 
-# why each of these cannot be a per-record check in a Flink job
+# why these cannot be a per-record check in a Flink job (the core refuses the assertions that
+# compare records with each other or with the clock in every continuous test)
 NOT_PER_RECORD = {
-    "unique": "compares records with each other",
-    "row_count": "counts a bounded sample of records",
-    "freshness": "compares the newest record with the time of the test run",
     "accepted_types": "cannot see a record of another type: the job decodes every record with "
     "the declared column types, and one that does not fit stops the job",
 }

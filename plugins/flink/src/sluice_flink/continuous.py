@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from sluice.compiler import CompileContext
 from sluice.errors import ProjectError
-from sluice.governance import SENSITIVE
+from sluice.governance import MASK, sensitive_columns
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
 from sluice.project.schema import parse_duration_ms
@@ -46,7 +46,6 @@ VIOLATION_COLUMNS = (
     ("processed_at", "TIMESTAMP_LTZ(3)"),
     ("version", "STRING"),
 )
-MASK = "***"
 _OUTPUT = "__sluice_violations"
 _CHECKED = "__sluice_checked"
 _RECORD = "__sluice_record"
@@ -59,8 +58,12 @@ def pipeline_name(project: str, test: str) -> str:
 
 
 def compile_test(node: Node, context: CompileContext) -> Artifact | None:
-    """The job artifact of a continuous test, or None for any other node."""
+    """The job artifact of a continuous test, or None for any other node and for a
+    continuous test without a violations topic (the run provides no stream_jobs: such a test
+    is checked in process by ``sluice test --watch``)."""
     if node.resource_type != "test" or getattr(node.spec, "type", None) != TEST_TYPE:
+        return None
+    if node.topic is None:
         return None
     tested = _tested_node(node, context)
     checks = build_checks(node, tested, context)
@@ -211,7 +214,7 @@ def insert_statement(
 def record_json(tested: Node, context: CompileContext) -> str:
     """``JSON_OBJECT`` of every declared column, sensitive ones masked."""
     where = context.location(tested, "name")
-    hidden = sensitive_columns(tested, context)
+    hidden = sensitive_columns(tested, context.nodes)
     pairs = []
     for column in tested.columns:
         name = identifier(column.name, "column", where)
@@ -220,25 +223,3 @@ def record_json(tested: Node, context: CompileContext) -> str:
             value = f"CASE WHEN {name} IS NULL THEN NULL ELSE {literal(MASK)} END"
         pairs.append(f"KEY {literal(column.name)} VALUE {value}")
     return f"JSON_OBJECT({', '.join(pairs)})"
-
-
-def sensitive_columns(node: Node, context: CompileContext) -> set[str]:
-    """Columns classified sensitive (see :data:`sluice.governance.SENSITIVE`), or computed
-    from such a column anywhere upstream."""
-
-    def sensitive(ref: str, seen: set[str]) -> bool:
-        if ref in seen:
-            return False
-        seen.add(ref)
-        uid, _, name = ref.rpartition(".")
-        upstream = context.nodes.get(uid)
-        info = upstream.column(name) if upstream is not None else None
-        if info is None:
-            return False
-        return info.classification in SENSITIVE or any(sensitive(r, seen) for r in info.lineage)
-
-    return {
-        c.name
-        for c in node.columns
-        if c.classification in SENSITIVE or any(sensitive(r, set()) for r in c.lineage)
-    }

@@ -99,5 +99,6 @@ def sluice_test_types() -> Sequence[str]:
 
 @hookimpl
 def sluice_run_test(test: Node, context: RunContext) -> TestResult | None:
-    """Continuous tests: their job runs the current checks, and the violations of a window."""
+    """Continuous tests: their job runs the current checks, and the violations of a window
+    (not under ``sluice test --watch``, which checks them in process)."""
     return violations.run_test(test, context)

@@ -8,6 +8,8 @@ SQL compiled) once, when the check is built; a check that cannot be built raises
 
 Column values follow SQL: a null (or missing) value satisfies every column assertion but
 ``not_null``, and a record without a value (a tombstone) is skipped by the column assertions.
+Reasons never quote the value of a column the view hides (sensitive columns): they show
+:data:`~sluice.governance.MASK` instead.
 
 ``expression`` evaluates a SQL boolean per record. It is parsed with sluice's Flink dialect and
 compiled here into plain Python closures over the parse tree (never ``eval``): comparisons,
@@ -31,6 +33,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlglot import exp
 
+from sluice.governance import MASK
 from sluice.project import schema
 from sluice.sql import Flink, SqlSyntaxError, parse
 
@@ -58,13 +61,25 @@ class Violation:
 @dataclass
 class SampleView:
     """What the checks see: the decoded values (None for a tombstone), each record's Kafka
-    timestamp in epoch ms, the time of the run, and how to name a record in a reason."""
+    timestamp in epoch ms, the time of the run, how to name a record in a reason, and the
+    columns whose values a reason must not quote."""
 
     values: Sequence[Any]
     timestamps: Sequence[int | None] = ()
     now_ms: int = 0
     where: Callable[[int], str] = field(default=lambda i: f"record {i}")
+    hidden: frozenset[str] = frozenset()
     _columns: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+
+    def hides(self, column: str) -> bool:
+        """Whether ``column`` (or the record ``a`` of a nested ``a.b``) is hidden."""
+        return bool(self.hidden) and (
+            column in self.hidden or column.split(".", 1)[0] in self.hidden
+        )
+
+    def shown(self, column: str, value: Any) -> str:
+        """``value`` of ``column`` as a reason quotes it."""
+        return show(MASK if self.hides(column) else value)
 
     def column(self, name: str) -> list[Any]:
         """The values of one column, record by record (read once, shared by the checks):
@@ -206,7 +221,7 @@ def _accepted_values(spec: schema.AcceptedValues) -> tuple[str, Check]:
             if value is None or value is _MISSING or value is _SKIP:
                 continue
             if _hashable(value) not in accepted:
-                reason = f"{spec.column} = {show(value)} is not one of {listing}"
+                reason = f"{spec.column} = {view.shown(spec.column, value)} is not one of {listing}"
                 found.append(Violation(i, label, reason))
         return found
 
@@ -239,12 +254,13 @@ def _range(spec: schema.Range) -> tuple[str, Check]:
             value = values[i]
             if value is None or value is _MISSING or value is _SKIP:
                 continue
+            shown = view.shown(spec.column, value)
             if not _is_number(value):
-                reason = f"{spec.column} = {show(value)} is not a number"
+                reason = f"{spec.column} = {shown} is not a number"
             elif value < low:
-                reason = f"{spec.column} = {show(value)} is below the minimum {_number(low)}"
+                reason = f"{spec.column} = {shown} is below the minimum {_number(low)}"
             elif value > high:
-                reason = f"{spec.column} = {show(value)} is above the maximum {_number(high)}"
+                reason = f"{spec.column} = {shown} is above the maximum {_number(high)}"
             else:
                 continue
             found.append(Violation(i, label, reason))
@@ -268,7 +284,9 @@ def _unique(spec: schema.Unique) -> tuple[str, Check]:
             key = tuple(_hashable(None if v is _MISSING else v) for v in values)
             first = seen.setdefault(key, i)
             if first != i:
-                shown = show(values[0]) if len(values) == 1 else show(values)
+                pairs = zip(spec.columns, values, strict=True)
+                masked = [MASK if view.hides(c) else v for c, v in pairs]
+                shown = show(masked[0]) if len(masked) == 1 else show(masked)
                 reason = f"{names} = {shown} repeats {view.where(first)}"
                 found.append(Violation(i, label, reason))
         return found
@@ -293,9 +311,10 @@ def _matches(spec: schema.Matches) -> tuple[str, Check]:
             if value is None or value is _MISSING:
                 continue
             if not isinstance(value, str):
-                reason = f"{spec.column} = {show(value)} is not a string"
+                reason = f"{spec.column} = {view.shown(spec.column, value)} is not a string"
             elif pattern.search(value) is None:
-                reason = f"{spec.column} = {show(value)} does not match {spec.pattern}"
+                shown = view.shown(spec.column, value)
+                reason = f"{spec.column} = {shown} does not match {spec.pattern}"
             else:
                 continue
             found.append(Violation(i, label, reason))
@@ -387,7 +406,8 @@ def _accepted_types(spec: schema.AcceptedTypes) -> tuple[str, Check]:
                 value = read(record)
                 if value is None or value is _MISSING or fits(value):
                     continue
-                reason = f"{column} = {show(value)} is {_kind(value)}, not {type_text}"
+                shown = view.shown(column, value)
+                reason = f"{column} = {shown} is {_kind(value)}, not {type_text}"
                 found.append(Violation(i, label, reason))
         return found
 
@@ -499,23 +519,28 @@ def _row_count(spec: schema.RowCount) -> tuple[str, Check]:
 
 
 def _expression(spec: schema.Expression) -> tuple[str, Check]:
-    predicate = compile_expression(spec.sql)
+    tree = _expression_tree(spec.sql)
+    predicate = _Compiler(spec.sql).compile(tree)
+    # the top-level columns it reads: a reason quotes no value computed from a hidden one
+    reads = {column.parts[0].name for column in tree.find_all(exp.Column)}
     label = "expression"
     shown = spec.sql if len(spec.sql) <= 80 else spec.sql[:77] + "..."
 
     def check(view: SampleView) -> list[Violation]:
         found = []
+        quiet = not reads.isdisjoint(view.hidden)
         for i, record in _records(view):
             try:
                 result = predicate(record)
             except EvalError as exc:
-                found.append(Violation(i, label, f"cannot evaluate {shown}: {exc}"))
+                why = "" if quiet else f": {exc}"
+                found.append(Violation(i, label, f"cannot evaluate {shown}{why}"))
                 continue
             if result is False:
                 found.append(Violation(i, label, f"false: {shown}"))
             elif result is not None and result is not True:
-                reason = f"gives {show(result)}, not a boolean: {shown}"
-                found.append(Violation(i, label, reason))
+                value = MASK if quiet else show(result)
+                found.append(Violation(i, label, f"gives {value}, not a boolean: {shown}"))
         return found
 
     return label, check
@@ -542,6 +567,11 @@ _TABLE = "__sluice_sample__"
 
 def compile_expression(sql: str) -> Fn:
     """Parse ``sql`` (one Flink SQL boolean) and compile it into a function of one record."""
+    return _Compiler(sql).compile(_expression_tree(sql))
+
+
+def _expression_tree(sql: str) -> exp.Expression:
+    """The parse tree of ``sql``, one SQL boolean over the columns of a record."""
     try:
         tree = parse(f"SELECT {sql}\nFROM {_TABLE}")
     except SqlSyntaxError as exc:
@@ -556,7 +586,7 @@ def compile_expression(sql: str) -> Fn:
         or table.name != _TABLE
     ):
         raise CheckError(f"expression '{sql}': write one SQL boolean, e.g. amount > 0")
-    return _Compiler(sql).compile(tree.expressions[0])
+    return tree.expressions[0]
 
 
 def _and(left: Any, right: Any) -> Any:

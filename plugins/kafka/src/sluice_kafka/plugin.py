@@ -25,7 +25,7 @@ from sluice.plugin.api import (
     TestResult,
 )
 from sluice.runtime import RunContext
-from sluice_kafka import acls, compiler, devstack, sample_test, schema_test, status
+from sluice_kafka import acls, compiler, devstack, sample_test, schema_test, status, watch
 from sluice_kafka.config import KafkaConfig, SchemaRegistryConfig, SchemaSettings
 from sluice_kafka.run import KafkaRun
 
@@ -155,15 +155,18 @@ def sluice_status(
 @hookimpl
 def sluice_test_types() -> Sequence[str]:
     """``sample``: check assertions on a bounded sample of a topic (JSON or Avro);
-    ``schema``: the registry's subjects of a node match its declared columns."""
-    return [sample_test.TEST_TYPE, schema_test.TEST_TYPE]
+    ``schema``: the registry's subjects of a node match its declared columns;
+    ``continuous``: under ``sluice test --watch``, check the records arriving meanwhile."""
+    return [sample_test.TEST_TYPE, schema_test.TEST_TYPE, watch.TEST_TYPE]
 
 
 @hookimpl
 def sluice_run_test(test: Node, context: RunContext) -> TestResult | None:
     """Sample tests of nodes whose topic is on ``runtime.kafka``; schema tests against
-    ``runtime.schema_registry``."""
-    return sample_test.run(test, context) or schema_test.run(test, context)
+    ``runtime.schema_registry``; continuous tests while ``sluice test --watch`` runs."""
+    return (
+        sample_test.run(test, context) or schema_test.run(test, context) or watch.run(test, context)
+    )
 
 
 @hookimpl

@@ -5,7 +5,10 @@ sample is read by :mod:`sampling`, decoded (JSON, or Avro in the registry's wire
 handed to the checks of :mod:`assertions`. The result counts one failure per record and
 assertion it breaks; its details list the offending records (partition, offset, value cut to
 200 characters, assertion, reason), at most :data:`MAX_DETAILS` of them, and its message names
-the first few, so a JUnit report (which carries only the message) shows them too.
+the first few, so a JUnit report (which carries only the message) shows them too. Columns
+classified sensitive (or computed from one) are shown as ``"***"`` in values and reasons.
+
+:func:`prepare` and :class:`Findings` serve ``sluice test --watch`` too (:mod:`watch`).
 """
 
 from __future__ import annotations
@@ -13,9 +16,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sluice.errors import PluginError, SluiceError
+from sluice.governance import MASK, sensitive_columns
 from sluice.nodes import Node
 from sluice.plugin.api import TestResult
 from sluice.project.schema import parse_duration_ms
@@ -34,30 +39,19 @@ IN_MESSAGE = 3  # offending records named in the message
 
 def run(test: Node, context: RunContext) -> TestResult | None:
     """The result of one sample test, or None when this plugin does not run it."""
-    kafka = context.runtime.get("kafka")
-    if getattr(test.spec, "type", None) != TEST_TYPE or not isinstance(kafka, KafkaConfig):
+    if getattr(test.spec, "type", None) != TEST_TYPE:
         return None
-    uid = test.unique_id
-    node = context.manifest.nodes.get(test.depends_on[0]) if test.depends_on else None
-    if node is None or not node.topic:
-        what = f"'{node.name}'" if node is not None else "its model"
-        message = f"{what} has no Kafka topic to sample"
-        return TestResult(uid, "error", message)
-    try:
-        checks = [build(a) for a in test.spec.assertions]
-    except CheckError as exc:
-        return TestResult(uid, "error", str(exc))
-    if not checks:
-        return TestResult(uid, "error", "a sample test needs at least one assertion")
+    reader = prepare(test, context)
+    if not isinstance(reader, Reader):
+        return reader
+    uid, node = test.unique_id, reader.node
+    assert node.topic is not None  # prepare() checked it
     timeout = parse_duration_ms(test.spec.sample.timeout) / 1000
-    registry = context.runtime.get("schema_registry")
     now_ms = int(time.time() * 1000)
-    config = client_config(kafka)
-    proxy = read_bootstrap(node, context.runtime)
-    if proxy:  # a topic a proxy serves (a Gateway virtual topic) is read through the proxy
-        config["bootstrap.servers"] = proxy
     try:
-        sample = read_sample(config, node.topic, bounds_of(test.spec.sample), timeout, now_ms)
+        sample = read_sample(
+            reader.config, node.topic, bounds_of(test.spec.sample), timeout, now_ms
+        )
     except SluiceError as exc:
         return TestResult(uid, "error", exc.render())
     if not sample.complete:
@@ -66,12 +60,53 @@ def run(test: Node, context: RunContext) -> TestResult | None:
             f"'{node.topic}' within {timeout:g}s; raise the test's sample: {{timeout: ...}}"
         )
         return TestResult(uid, "error", message)
-    if not isinstance(registry, SchemaRegistryConfig):
-        registry = None
     try:
-        return evaluate(uid, sample, checks, decoder_for(node.format, registry), now_ms)
+        return evaluate(uid, sample, reader.checks, reader.decode, now_ms, reader.hidden)
     except SluiceError as exc:
         return TestResult(uid, "error", exc.render())
+
+
+@dataclass(frozen=True)
+class Reader:
+    """What reading and checking the records of a test's node takes."""
+
+    node: Node  # the source or model tested; it has a topic
+    checks: list[tuple[str, Check]]
+    config: dict[str, Any]  # librdkafka settings, through the proxy when one serves the topic
+    decode: Decoder
+    hidden: frozenset[str]  # its sensitive columns, masked wherever records are shown
+
+
+def prepare(test: Node, context: RunContext) -> Reader | TestResult | None:
+    """How to read and check the records ``test`` checks; an error result when that cannot
+    be done, None without ``runtime.kafka``."""
+    kafka = context.runtime.get("kafka")
+    if not isinstance(kafka, KafkaConfig):
+        return None
+    uid = test.unique_id
+    node = context.manifest.nodes.get(test.depends_on[0]) if test.depends_on else None
+    if node is None or not node.topic:
+        what = f"'{node.name}'" if node is not None else "its model"
+        return TestResult(uid, "error", f"{what} has no Kafka topic to read")
+    try:
+        checks = [build(a) for a in test.spec.assertions]
+    except CheckError as exc:
+        return TestResult(uid, "error", str(exc))
+    if not checks:
+        return TestResult(uid, "error", f"a {test.spec.type} test needs at least one assertion")
+    registry = context.runtime.get("schema_registry")
+    try:
+        decode = decoder_for(
+            node.format, registry if isinstance(registry, SchemaRegistryConfig) else None
+        )
+    except SluiceError as exc:
+        return TestResult(uid, "error", exc.render())
+    config = client_config(kafka)
+    proxy = read_bootstrap(node, context.runtime)
+    if proxy:  # a topic a proxy serves (a Gateway virtual topic) is read through the proxy
+        config["bootstrap.servers"] = proxy
+    hidden = frozenset(sensitive_columns(node, context.manifest.nodes))
+    return Reader(node, checks, config, decode, hidden)
 
 
 def bounds_of(spec: Any) -> Bounds:
@@ -90,8 +125,8 @@ def decoder_for(fmt: str | None, registry: SchemaRegistryConfig | None) -> Decod
         return avro.Decoder(registry).decode_all
     if fmt not in (None, "json"):
         raise PluginError(
-            f"sample tests read JSON and Avro records, not {fmt}",
-            hint="test this node with type: schema or continuous instead",
+            f"sample tests and `sluice test --watch` read JSON and Avro records, not {fmt}",
+            hint="test this node with type: schema, or with type: continuous run by Flink",
         )
     return decode_json
 
@@ -127,53 +162,90 @@ def evaluate(
     checks: Sequence[tuple[str, Check]],
     decode: Decoder,
     now_ms: int,
+    hidden: frozenset[str] = frozenset(),
 ) -> TestResult:
-    messages = sample.messages
-    values, problems = decode([m.value() for m in messages])
-    odd = [i for i, v in enumerate(values) if v is not None and v.__class__ is not dict]
-    for i in odd:
-        if not isinstance(values[i], Mapping) and i not in problems:
-            problems[i] = f"the value is {type(values[i]).__name__}, not a record"
-    if problems:  # undecodable records fail the test and are not checked further
-        for i in problems:
-            values[i] = None
-
-    def where(i: int) -> str:
-        return f"partition {messages[i].partition()} offset {messages[i].offset()}"
-
-    raw_text = decode is decode_json
-
-    def shown(i: int) -> str | None:
-        if raw_text or values[i] is None:
-            return _cut(messages[i].value())
-        return _cut(json.dumps(values[i], ensure_ascii=False, default=str).encode())
-
-    needs_time = any(label == "freshness" for label, _ in checks)
-    stamps = [m.timestamp()[1] for m in messages] if needs_time else []
-    view = SampleView(values, stamps, now_ms, where)
-    violations = [Violation(i, "decode", reason) for i, reason in sorted(problems.items())]
-    for _, check in checks:
-        violations.extend(check(view))
-    count = len(messages)
-    topic = sample.topic
+    """The result of checking the records of ``sample``."""
+    findings = Findings()
+    findings.check(sample.messages, checks, decode, now_ms, hidden)
     partitions = len(sample.ranges)
-    if not violations:
+    scope = f"of '{sample.topic}'"
+    spread = f"({partitions} partition{'s' if partitions != 1 else ''})"
+    return findings.result(uid, len(checks), scope, spread)
+
+
+@dataclass
+class Findings:
+    """What checking records found so far, batch after batch: every record and failure is
+    counted, the first :data:`MAX_DETAILS` failures are kept as details (the value of a record
+    shown with its hidden columns masked) and the first :data:`IN_MESSAGE` named."""
+
+    records: int = 0
+    failures: int = 0
+    details: list[dict[str, Any]] = field(default_factory=list)
+    named: list[str] = field(default_factory=list)
+
+    def check(
+        self,
+        messages: Sequence[Any],
+        checks: Sequence[tuple[str, Check]],
+        decode: Decoder,
+        now_ms: int,
+        hidden: frozenset[str] = frozenset(),
+    ) -> None:
+        """Check one batch of consumed messages (the checks see only this batch)."""
+        values, problems = decode([m.value() for m in messages])
+        odd = [i for i, v in enumerate(values) if v is not None and v.__class__ is not dict]
+        for i in odd:
+            if not isinstance(values[i], Mapping) and i not in problems:
+                problems[i] = f"the value is {type(values[i]).__name__}, not a record"
+        if problems:  # undecodable records fail the test and are not checked further
+            for i in problems:
+                values[i] = None
+
+        def where(i: int) -> str:
+            return f"partition {messages[i].partition()} offset {messages[i].offset()}"
+
+        needs_time = any(label == "freshness" for label, _ in checks)
+        stamps = [m.timestamp()[1] for m in messages] if needs_time else []
+        view = SampleView(values, stamps, now_ms, where, hidden)
+        violations = [Violation(i, "decode", reason) for i, reason in sorted(problems.items())]
+        for _, check in checks:
+            violations.extend(check(view))
+        self.records += len(messages)
+        self.failures += len(violations)
+        if not violations or len(self.details) >= MAX_DETAILS:
+            return
+        raw_text = decode is decode_json and not hidden
+
+        def shown(i: int) -> str | None:
+            value = values[i]
+            if raw_text or value is None:
+                return _cut(messages[i].value())
+            if hidden:
+                value = {k: MASK if k in hidden and v is not None else v for k, v in value.items()}
+            return _cut(json.dumps(value, ensure_ascii=False, default=str).encode())
+
+        for violation in violations[: MAX_DETAILS - len(self.details)]:
+            self.details.append(_detail(violation, messages, shown))
+        for violation in violations[: IN_MESSAGE - len(self.named)]:
+            self.named.append(_named(violation, messages))
+
+    def result(self, uid: str, assertions: int, scope: str, spread: str = "") -> TestResult:
+        """Pass or fail: ``scope`` says where the records came from (``of 'orders'``),
+        ``spread`` is added when they all passed (``(3 partitions)``)."""
+        count = self.records
+        records = f"{count} record{'s' if count != 1 else ''} {scope}"
+        if not self.failures:
+            holds = "assertion holds" if assertions == 1 else "assertions hold"
+            message = f"{assertions} {holds} on {records}" + (f" {spread}" if spread else "")
+            return TestResult(uid, "pass", message, 0, ())
+        more = self.failures - len(self.named)
         message = (
-            f"{len(checks)} {'assertion holds' if len(checks) == 1 else 'assertions hold'} "
-            f"on {count} "
-            f"record{'s' if count != 1 else ''} of '{topic}' ({partitions} "
-            f"partition{'s' if partitions != 1 else ''})"
+            f"{self.failures} failure{'s' if self.failures != 1 else ''} in {records}: "
+            + "; ".join(self.named)
+            + (f"; and {more} more" if more > 0 else "")
         )
-        return TestResult(uid, "pass", message, 0, ())
-    details = [_detail(v, messages, shown) for v in violations[:MAX_DETAILS]]
-    named = "; ".join(_named(v, messages) for v in violations[:IN_MESSAGE])
-    more = len(violations) - IN_MESSAGE
-    message = (
-        f"{len(violations)} failure{'s' if len(violations) != 1 else ''} in {count} "
-        f"record{'s' if count != 1 else ''} of '{topic}': {named}"
-        + (f"; and {more} more" if more > 0 else "")
-    )
-    return TestResult(uid, "fail", message, len(violations), details)
+        return TestResult(uid, "fail", message, self.failures, list(self.details))
 
 
 def _cut(raw: bytes | None) -> str | None:

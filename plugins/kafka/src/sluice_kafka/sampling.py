@@ -88,7 +88,7 @@ def read_sample(
     try:
         ranges = _plan(consumer, topic, bounds, deadline, now_ms)
         sample = Sample(topic, ranges=ranges)
-        _consume(consumer, sample, deadline)
+        read_ranges(consumer, sample, deadline)
     finally:
         consumer.close()
     if not bounds.per_partition and bounds.max_records is not None and bounds.window_ms is None:
@@ -105,31 +105,8 @@ def _plan(
     consumer: Consumer, topic: str, bounds: Bounds, deadline: float, now_ms: int | None
 ) -> dict[int, tuple[int, int]]:
     """partition -> (start, end) offsets, the end being the high watermark right now."""
-    try:
-        metadata = consumer.list_topics(topic, timeout=_remaining(deadline))
-    except KafkaException as exc:
-        raise RemoteError(f"cannot read the metadata of topic '{topic}': {exc}") from exc
-    described = metadata.topics.get(topic)
-    if described is None or described.error is not None or not described.partitions:
-        reason = f": {described.error.str()}" if described and described.error else ""
-        raise RemoteError(
-            f"topic '{topic}' does not exist{reason}",
-            hint="run `sluice apply` (or check the source's topic name)",
-        )
     ranges: dict[int, tuple[int, int]] = {}
-    for partition in sorted(described.partitions):
-        try:
-            marks = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=_remaining(deadline)
-            )
-        except KafkaException as exc:
-            raise RemoteError(
-                f"cannot read the offsets of {topic}[{partition}]: {exc}",
-                hint="the principal needs DESCRIBE and READ on the topic",
-            ) from exc
-        if marks is None:
-            raise RemoteError(f"reading the offsets of {topic}[{partition}] timed out")
-        low, high = marks
+    for partition, (low, high) in watermarks(consumer, topic, deadline).items():
         start = low if bounds.max_records is None else max(low, high - bounds.max_records)
         ranges[partition] = (start, high)
     if bounds.window_ms is not None:
@@ -147,7 +124,39 @@ def _plan(
     return ranges
 
 
-def _consume(consumer: Consumer, sample: Sample, deadline: float) -> None:
+def watermarks(consumer: Consumer, topic: str, deadline: float) -> dict[int, tuple[int, int]]:
+    """partition -> (low, high) watermark offsets of ``topic`` right now."""
+    try:
+        metadata = consumer.list_topics(topic, timeout=_remaining(deadline))
+    except KafkaException as exc:
+        raise RemoteError(f"cannot read the metadata of topic '{topic}': {exc}") from exc
+    described = metadata.topics.get(topic)
+    if described is None or described.error is not None or not described.partitions:
+        reason = f": {described.error.str()}" if described and described.error else ""
+        raise RemoteError(
+            f"topic '{topic}' does not exist{reason}",
+            hint="run `sluice apply` (or check the source's topic name)",
+        )
+    marks: dict[int, tuple[int, int]] = {}
+    for partition in sorted(described.partitions):
+        try:
+            found = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=_remaining(deadline)
+            )
+        except KafkaException as exc:
+            raise RemoteError(
+                f"cannot read the offsets of {topic}[{partition}]: {exc}",
+                hint="the principal needs DESCRIBE and READ on the topic",
+            ) from exc
+        if found is None:
+            raise RemoteError(f"reading the offsets of {topic}[{partition}] timed out")
+        marks[partition] = found
+    return marks
+
+
+def read_ranges(consumer: Consumer, sample: Sample, deadline: float) -> None:
+    """Read ``sample.ranges`` (partition -> [start, end) offsets) into ``sample.messages``
+    until every partition reached its end or ``deadline``; count what was not read."""
     topic = sample.topic
     ends = {p: end for p, (start, end) in sample.ranges.items() if end > start}
     if not ends:
@@ -164,7 +173,7 @@ def _consume(consumer: Consumer, sample: Sample, deadline: float) -> None:
             _close_finished(consumer, topic, open_parts)
             continue
         if any([m.error() is not None for m in batch]):
-            batch = _without_errors(batch, topic)
+            batch = without_errors(batch, topic)
         # The positions (next offset per partition) say whether this batch went past a
         # captured end; only then is it filtered record by record. Most batches are not.
         positions = _positions(consumer, topic, open_parts)
@@ -190,7 +199,8 @@ def _consume(consumer: Consumer, sample: Sample, deadline: float) -> None:
     )
 
 
-def _without_errors(batch: list[Message], topic: str) -> list[Message]:
+def without_errors(batch: list[Message], topic: str) -> list[Message]:
+    """The messages of ``batch`` that are records (a fatal error is a :class:`RemoteError`)."""
     for message in batch:
         error = message.error()
         if error is not None and error.fatal():
