@@ -66,3 +66,23 @@ def provider_of(capability: str) -> tuple[str, str] | None:
             if capability in capabilities:
                 return dist.name, f"runtime.{key}"
     return None
+
+
+def unavailable(dist: str) -> tuple[str, str]:
+    """Why a first-party distribution's plugin is missing, and the fix. Installed, not turned
+    off with ``SLUICE_DISABLE_PLUGINS``, and still missing means it failed to load."""
+    import os
+
+    from importlib_metadata import PackageNotFoundError, distribution
+
+    try:
+        names = {ep.name for ep in distribution(dist).entry_points if ep.group == "sluice"}
+    except PackageNotFoundError:
+        names = set()
+    blocked = {n.strip() for n in os.environ.get("SLUICE_DISABLE_PLUGINS", "").split(",")}
+    if not names or names <= blocked:
+        return "which is not installed", f"pip install {dist}"
+    return (
+        "which is installed but failed to load",
+        "run sluice plugins to see its error, then reinstall it or fix what it imports",
+    )

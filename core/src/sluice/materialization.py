@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from sluice.capabilities import Capabilities
 from sluice.errors import CapabilityError, Location, ProjectError, did_you_mean
-from sluice.hints import distribution_for_kind
+from sluice.hints import distribution_for_kind, unavailable
 from sluice.plugin.api import ConfigSection, Materialization
 from sluice.plugin.manager import Kinds
 from sluice.project.schema import Model
@@ -47,11 +47,12 @@ def resolve_kind(
     name = model.materialized
     dist = distribution_for_kind(name)
     if dist is not None:
+        why, fix = unavailable(dist)
         raise ProjectError(
             f"model '{model.name}': materialized: {name} needs the plugin distribution "
-            f"'{dist}', which is not installed",
+            f"'{dist}', {why}",
             location=location,
-            hint=f"pip install {dist}",
+            hint=fix,
         )
     raise ProjectError(
         f"model '{model.name}': unknown materialization '{name}'",

@@ -322,3 +322,25 @@ def test_a_transforming_model_without_the_flink_plugin_names_what_to_install(slu
         "capability 'stream_jobs', which no configured plugin provides\n"
         "  hint: pip install sluice-flink and configure runtime.flink\n"
     )
+
+
+def test_an_installed_plugin_that_fails_to_load_is_not_called_uninstalled(
+    sluice_project, monkeypatch
+):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "sluice_kafka.plugin", None)  # its import now fails
+    project = sluice_project(
+        {
+            "stream_project.yml": "project: { name: shop }\nruntime:\n  kafka: { bootstrap_servers: b:9092 }\n"
+        }
+    )
+
+    result = project.run("validate")
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: stream_project.yml:3:3: runtime.kafka needs the plugin distribution "
+        "'sluice-kafka', which is installed but failed to load\n"
+        "  hint: run sluice plugins to see its error, then reinstall it or fix what it imports\n"
+    )

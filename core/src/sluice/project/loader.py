@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from sluice.errors import Location, ProjectError, ProjectErrors, did_you_mean
-from sluice.hints import distribution_for_section
+from sluice.hints import distribution_for_section, unavailable
 from sluice.memory import collector_paused
 from sluice.plugin.api import ConfigSection
 from sluice.project import schema
@@ -390,10 +390,9 @@ def _missing_plugin_error(
     dist = distribution_for_section(scope, key)
     where = f"runtime.{key}" if scope == "runtime" else f"'{key}:'"
     if dist:
+        why, fix = unavailable(dist)
         return ProjectError(
-            f"{where} needs the plugin distribution '{dist}', which is not installed",
-            location=location,
-            hint=f"pip install {dist}",
+            f"{where} needs the plugin distribution '{dist}', {why}", location=location, hint=fix
         )
     hint = did_you_mean(key, owned) or (
         f"known keys here: {', '.join(sorted(owned))}" if owned else "no installed plugin owns it"
