@@ -97,6 +97,31 @@ def test_apply_creates_then_a_second_apply_does_nothing(sluice_project, registry
     assert project.run("plan", "--detailed-exitcode", env=ENV).exit_code == 0
 
 
+def test_apply_and_test_with_output_json_print_their_run_results_and_nothing_else(
+    sluice_project, registry
+):
+    project = sluice_project(shop(registry))
+
+    applied = project.run("apply", "--output", "json", env=ENV)
+    assert applied.exit_code == 0, applied.output
+    results = json.loads(applied.stdout)  # the progress lines went to stderr
+    assert results == json.loads((project.path / "target" / "run_results.json").read_text())
+    assert [(r["node"], r["action"], r["status"]) for r in results["results"]] == [
+        ("model.orders_hook", "create", "success")
+    ]
+    assert "create  webhook orders_hook ..." in applied.stderr
+
+    again = json.loads(project.run("apply", "--output", "json", env=ENV).stdout)
+    assert (again["command"], again["results"]) == ("apply", [])
+
+    tested = project.run("test", "--output", "json", env=ENV)  # nothing answers at that url
+    rows = json.loads(tested.stdout)["results"]
+    assert (tested.exit_code, [(r["node"], r["status"]) for r in rows]) == (
+        1,
+        [("test.hook_answers", "fail")],
+    )
+
+
 def test_plan_warnings_are_shown_in_text_and_json_and_never_count_as_changes(
     sluice_project, registry
 ):

@@ -204,8 +204,11 @@ def _carry_out(
         options.echo(options.style("warning: ", fg="yellow") + redact(warning.message), err=True)
     check_safety(result, context, force)
     if not result.actionable:
-        options.echo("No changes: the live systems match the project.")
-        write_run_results(session.target, command, [], redact)
+        path = write_run_results(session.target, command, [], redact)
+        if options.output == "json":
+            click.echo(path.read_text(encoding="utf-8"), nl=False)
+        else:
+            options.echo("No changes: the live systems match the project.")
         return
     if not yes and (command == "destroy" or context.protected):
         options.echo(render_plan(result, redact))
@@ -223,10 +226,14 @@ def _carry_out(
 
 
 def _finish(options: Options, command: str, statuses: list[str], path: Path, base: Path) -> None:
-    """Sum up the results; exit 1 when any errored or (for tests) failed."""
+    """Sum up the results (with --output json: the run results themselves); exit 1 when any
+    errored or (for tests) failed."""
     counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
-    details = f" (details in {relative(path, base)})"
-    options.echo(f"{command}: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + details)
+    if options.output == "json":
+        click.echo(path.read_text(encoding="utf-8"), nl=False)
+    else:
+        details = f" (details in {relative(path, base)})"
+        options.echo(f"{command}: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + details)
     if "error" in counts or "fail" in counts:
         sys.exit(1)
 
@@ -337,7 +344,7 @@ def test_(
         path = write_run_results(session.target, "test", results, session.project.redact)
         if junit_xml is not None:
             write_junit(junit_xml, results, session.project.redact)
-        if not results:
+        if not results and options.output != "json":
             options.echo("no test selected")
             return
         _finish(options, "test", [r.status for r in results], path, session.project_dir)

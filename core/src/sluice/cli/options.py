@@ -37,6 +37,12 @@ class Options:
         if self.verbosity >= 0 or err:
             click.echo(text, err=err, color=self.color)
 
+    def progress(self, text: str) -> None:
+        """A line of a command's progress: on stderr when stdout carries JSON (--output json),
+        so that stays one JSON document; nothing with --quiet."""
+        if self.verbosity >= 0:
+            click.echo(text, err=self.output == "json", color=self.color)
+
     def style(self, text: str, **styles: Any) -> str:
         return click.style(text, **styles) if self.color else text
 
@@ -163,7 +169,7 @@ def online_session(
         manifest,
         session.capabilities,
         selected,
-        echo=lambda text: options.echo(session.project.redact(text)),
+        echo=lambda text: options.progress(session.project.redact(text)),
         **flags,
     )
     return session, context
