@@ -37,6 +37,7 @@ from confluent_kafka.admin import (
 )
 
 from sluice.errors import RemoteError
+from sluice_kafka.collector import collector_paused
 from sluice_kafka.config import KafkaConfig
 
 DEFAULT_TIMEOUT = 30.0
@@ -255,21 +256,23 @@ class KafkaAdmin:
         resources = [ConfigResource(ResourceType.TOPIC, name) for name in sorted(names)]
         if not resources:
             return {}
-        futures = self.admin.describe_configs(resources, request_timeout=self.timeout)
         found: dict[str, tuple[dict[str, str | None], frozenset[str]]] = {}
-        for resource, future in futures.items():
-            try:
-                entries = future.result()
-            except KafkaException as exc:
-                if error_code(exc) == KafkaError.UNKNOWN_TOPIC_OR_PART:
-                    continue  # deleted between the two requests
-                raise RemoteError(
-                    f"describing the configs of topic '{resource.name}' failed: {_text(exc)}",
-                    hint="the principal needs DESCRIBE_CONFIGS on the topic",
-                ) from exc
-            values = {key: entry.value for key, entry in entries.items()}
-            overridden = frozenset(k for k, e in entries.items() if e.source in _SET_ON_TOPIC)
-            found[resource.name] = (values, overridden)
+        # the replies become some 33 ConfigEntry objects per topic, made while we wait
+        with collector_paused():
+            futures = self.admin.describe_configs(resources, request_timeout=self.timeout)
+            for resource, future in futures.items():
+                try:
+                    entries = future.result()
+                except KafkaException as exc:
+                    if error_code(exc) == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                        continue  # deleted between the two requests
+                    raise RemoteError(
+                        f"describing the configs of topic '{resource.name}' failed: {_text(exc)}",
+                        hint="the principal needs DESCRIBE_CONFIGS on the topic",
+                    ) from exc
+                values = {key: entry.value for key, entry in entries.items()}
+                overridden = frozenset(k for k, e in entries.items() if e.source in _SET_ON_TOPIC)
+                found[resource.name] = (values, overridden)
         return found
 
     def topic_names(self) -> set[str]:
