@@ -37,7 +37,7 @@ from confluent_kafka.admin import (
 )
 
 from sluice.errors import RemoteError
-from sluice_kafka.collector import collector_paused
+from sluice.memory import collector_paused
 from sluice_kafka.config import KafkaConfig
 
 DEFAULT_TIMEOUT = 30.0

@@ -21,6 +21,7 @@ from typing import Any
 
 from sluice.errors import PluginError, SluiceError
 from sluice.governance import MASK, sensitive_columns
+from sluice.memory import collector_paused
 from sluice.nodes import Node
 from sluice.plugin.api import TestResult
 from sluice.project.schema import parse_duration_ms
@@ -28,7 +29,6 @@ from sluice.runtime import RunContext, read_bootstrap
 from sluice_kafka import avro
 from sluice_kafka.assertions import Check, CheckError, SampleView, Violation, build
 from sluice_kafka.client import client_config
-from sluice_kafka.collector import collector_paused
 from sluice_kafka.config import KafkaConfig, SchemaRegistryConfig
 from sluice_kafka.sampling import Bounds, Sample, read_sample
 

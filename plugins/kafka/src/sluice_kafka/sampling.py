@@ -28,7 +28,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from sluice.errors import RemoteError
-from sluice_kafka.collector import collector_paused
+from sluice.memory import collector_paused
 
 BATCH = 10_000  # messages asked for per consume() call
 
