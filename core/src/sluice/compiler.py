@@ -19,7 +19,7 @@ from sluice.graph import CycleError, Graph
 from sluice.manifest import Manifest
 from sluice.memory import collector_paused
 from sluice.nodes import Node
-from sluice.plugin.api import Artifact, ConfigSection
+from sluice.plugin.api import Artifact, ConfigSection, written_in_transactions
 from sluice.plugin.manager import PluginManager
 from sluice.project import Project
 from sluice.project.schema import Model
@@ -60,10 +60,7 @@ class CompileContext:
         """Whether ``node``'s topic is written in Kafka transactions, so its readers must read
         committed records only: an artifact of the node says so with ``transactional: true``
         in its spec (a node's artifacts are compiled before those of its readers)."""
-        return any(
-            isinstance(a.spec, Mapping) and a.spec.get("transactional") is True
-            for a in self.artifacts.get(node.unique_id, ())
-        )
+        return written_in_transactions(self.artifacts.get(node.unique_id, ()))
 
 
 def compile_project(

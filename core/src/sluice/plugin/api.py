@@ -5,7 +5,7 @@ They are plain frozen dataclasses: easy to build in a plugin, print, compare and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -88,6 +88,14 @@ class Artifact:
     @property
     def key(self) -> str:
         return f"{self.plugin}:{self.kind}:{self.name}"
+
+
+def written_in_transactions(artifacts: Iterable[Artifact]) -> bool:
+    """Whether a node's artifacts write its topic in Kafka transactions (one says so with
+    ``transactional: true`` in its spec): its readers must then read committed records only."""
+    return any(
+        isinstance(a.spec, Mapping) and a.spec.get("transactional") is True for a in artifacts
+    )
 
 
 @dataclass(frozen=True)
