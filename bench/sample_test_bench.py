@@ -136,11 +136,18 @@ def sample_test(bootstrap: str, topic: str, count: int) -> int:
         build({"range": {"column": "amount", "min": 0, "max": 10_000}}),
         build({"accepted_values": {"column": "status", "values": list(STATUSES)}}),
     ]
-    sample = read_sample(
-        {"bootstrap.servers": bootstrap}, topic, Bounds(max_records=count), timeout=120
-    )
+    config, bounds = {"bootstrap.servers": bootstrap}, Bounds(max_records=count)
+    now_ms = int(time.time() * 1000)
+    try:
+        from sluice_kafka.sample_test import Decoded
+    except ImportError:  # a checkout before it (--against) decodes once the sample is read
+        sample = read_sample(config, topic, bounds, timeout=120)
+        result = evaluate("test.bench", sample, checks, decode_json, now_ms)  # type: ignore[arg-type]
+    else:  # as sample_test.run: each batch is decoded as it is read
+        decoded = Decoded(decode_json)
+        sample = read_sample(config, topic, bounds, 120, now_ms, decoded.add)
+        result = evaluate("test.bench", sample, checks, decoded, now_ms)
     assert sample.complete, sample.missing
-    result = evaluate("test.bench", sample, checks, decode_json, int(time.time() * 1000))
     assert result.status == "pass", result.message
     return len(sample.messages)
 

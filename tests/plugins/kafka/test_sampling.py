@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
+from sluice.plugin import api
 from sluice.project.schema import Sample as SampleSpec
 from sluice_kafka import avro
 from sluice_kafka.assertions import (
+    Check,
     CheckError,
     EvalError,
     SampleView,
@@ -22,7 +24,7 @@ from sluice_kafka.assertions import (
     compile_expression,
     parse_time,
 )
-from sluice_kafka.sample_test import bounds_of, decode_json, evaluate
+from sluice_kafka.sample_test import Decoded, bounds_of, decode_json, evaluate
 from sluice_kafka.sampling import Sample
 
 NOW = 1_700_000_000_000
@@ -324,9 +326,18 @@ def sample_of(*values: Any) -> Sample:
     return Sample("shop.orders", messages, {0: (0, 10), 1: (0, 10)})
 
 
+def evaluated(sample: Sample, checks: list[tuple[str, Check]], batch: int = 0) -> api.TestResult:
+    """The result of ``sample``, its records decoded in batches of ``batch`` (0: all at once)."""
+    decoded = Decoded(decode_json)
+    step = batch or max(1, len(sample.messages))
+    for start in range(0, len(sample.messages), step):
+        decoded.add(sample.messages[start : start + step])
+    return evaluate("test.t", sample, checks, decoded, NOW)
+
+
 def test_evaluate_passes_with_a_summary() -> None:
     checks = [build({"not_null": {"columns": ["id"]}})]
-    result = evaluate("test.t", sample_of({"id": 1}, {"id": 2}), checks, decode_json, NOW)
+    result = evaluated(sample_of({"id": 1}, {"id": 2}), checks)
     assert (result.status, result.failures, result.details) == ("pass", 0, ())
     assert result.message == "1 assertion holds on 2 records of 'shop.orders' (2 partitions)"
 
@@ -335,7 +346,7 @@ def test_evaluate_fails_naming_partition_offset_and_value() -> None:
     checks = [build({"not_null": {"columns": ["id"]}}), build({"range": {"column": "n", "min": 0}})]
     long = {"id": None, "n": -1, "pad": "x" * 300}
     sample = sample_of({"id": 1, "n": 1}, long, b"[1, 2]", b"{oops", {"id": 2, "n": -3})
-    result = evaluate("test.t", sample, checks, decode_json, NOW)
+    result = evaluated(sample, checks)
     assert result.status == "fail"
     assert result.failures == 5
     first = result.details[0]
@@ -349,9 +360,23 @@ def test_evaluate_fails_naming_partition_offset_and_value() -> None:
     assert result.message.endswith("; and 2 more")
 
 
+def test_a_sample_decoded_batch_by_batch_as_read_gives_the_same_result() -> None:
+    checks = [
+        build({"not_null": {"columns": ["id"]}}),
+        build({"unique": {"columns": ["id"]}}),
+        build({"range": {"column": "n", "min": 0}}),
+    ]
+    records = [{"id": i % 4 or None, "n": 2 - i} for i in range(9)]
+    sample = sample_of(b"{oops", *records[:5], b"7", *records[5:], None)
+    at_once = evaluated(sample, checks)
+    assert at_once.failures == 14
+    for batch in (1, 2, 5):
+        assert evaluated(sample, checks, batch) == at_once
+
+
 def test_evaluate_lists_sample_wide_failures_without_a_record() -> None:
     checks = [build({"row_count": {"min": 5}})]
-    result = evaluate("test.t", sample_of({"id": 1}), checks, decode_json, NOW)
+    result = evaluated(sample_of({"id": 1}), checks)
     assert result.status == "fail"
     assert result.details == [
         {

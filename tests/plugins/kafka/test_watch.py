@@ -27,7 +27,7 @@ from importlib_metadata import entry_points
 
 from sluice.testing import SluiceProject, local_stack
 from sluice_kafka.assertions import build
-from sluice_kafka.sample_test import Findings, decode_json
+from sluice_kafka.sample_test import Decoded, Findings, decode_json
 
 Make = Callable[[Mapping[str, str]], SluiceProject]
 
@@ -126,8 +126,11 @@ def test_findings_add_up_batches_and_mask_hidden_columns() -> None:
     ]
     findings = Findings()
     hidden = frozenset({"card"})
-    findings.check([Message(0, {"id": "a", "card": "1234"})], checks, decode_json, 0, hidden)
-    findings.check([Message(1, {"id": None, "card": CARD})], checks, decode_json, 0, hidden)
+    for batch in (
+        [Message(0, {"id": "a", "card": "1234"})],
+        [Message(1, {"id": None, "card": CARD})],
+    ):
+        findings.check(Decoded.of(batch, decode_json), checks, 0, hidden)
     result = findings.result("test.t", len(checks), "of 't'")
     assert (result.status, result.failures) == ("fail", 3)
     assert [d["reason"] for d in result.details] == [

@@ -1,14 +1,16 @@
 """``type: sample`` tests: read a bounded sample of a node's topic and check its assertions.
 
 The test's node (a source or a model) names the topic (``node.topic``) and its format. The
-sample is read by :mod:`sampling`, decoded (JSON, or Avro in the registry's wire format) and
-handed to the checks of :mod:`assertions`. The result counts one failure per record and
-assertion it breaks; its details list the offending records (partition, offset, value cut to
-200 characters, assertion, reason), at most :data:`MAX_DETAILS` of them, and its message names
-the first few, so a JUnit report (which carries only the message) shows them too. Columns
-classified sensitive (or computed from one) are shown as ``"***"`` in values and reasons.
+sample is read by :mod:`sampling` and decoded (JSON, or Avro in the registry's wire format)
+batch by batch while it is read (:class:`Decoded`), then the checks of :mod:`assertions` see
+the whole sample. The result counts one failure per record and assertion it breaks; its
+details list the offending records (partition, offset, value cut to 200 characters,
+assertion, reason), at most :data:`MAX_DETAILS` of them, and its message names the first few,
+so a JUnit report (which carries only the message) shows them too. Columns classified
+sensitive (or computed from one) are shown as ``"***"`` in values and reasons.
 
-:func:`prepare` and :class:`Findings` serve ``sluice test --watch`` too (:mod:`watch`).
+:func:`prepare`, :class:`Decoded` and :class:`Findings` serve ``sluice test --watch`` too
+(:mod:`watch`).
 """
 
 from __future__ import annotations
@@ -49,10 +51,10 @@ def run(test: Node, context: RunContext) -> TestResult | None:
     assert node.topic is not None  # prepare() checked it
     timeout = parse_duration_ms(test.spec.sample.timeout) / 1000
     now_ms = int(time.time() * 1000)
+    decoded = Decoded(reader.decode)
+    bounds = bounds_of(test.spec.sample)
     try:
-        sample = read_sample(
-            reader.config, node.topic, bounds_of(test.spec.sample), timeout, now_ms
-        )
+        sample = read_sample(reader.config, node.topic, bounds, timeout, now_ms, decoded.add)
     except SluiceError as exc:
         return TestResult(uid, "error", exc.render())
     if not sample.complete:
@@ -62,7 +64,7 @@ def run(test: Node, context: RunContext) -> TestResult | None:
         )
         return TestResult(uid, "error", message)
     try:
-        return evaluate(uid, sample, reader.checks, reader.decode, now_ms, reader.hidden)
+        return evaluate(uid, sample, reader.checks, decoded, now_ms, reader.hidden)
     except SluiceError as exc:
         return TestResult(uid, "error", exc.render())
 
@@ -157,18 +159,51 @@ def decode_json(raw: Sequence[bytes | None]) -> tuple[list[Any], dict[int, str]]
     return values, problems
 
 
+@dataclass
+class Decoded:
+    """Consumed messages and their values, decoded batch after batch as they are added. A
+    record that cannot be decoded, or is not a record (a JSON array), has the value None and
+    the reason in ``problems`` (index -> reason)."""
+
+    decode: Decoder
+    messages: list[Any] = field(default_factory=list)
+    values: list[Any] = field(default_factory=list)
+    problems: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, messages: Sequence[Any], decode: Decoder) -> Decoded:
+        """``messages`` decoded in one batch."""
+        decoded = cls(decode)
+        decoded.add(messages)
+        return decoded
+
+    def add(self, messages: Sequence[Any]) -> None:
+        """Decode one more batch of consumed messages."""
+        values, problems = self.decode([m.value() for m in messages])
+        odd = [i for i, v in enumerate(values) if v is not None and v.__class__ is not dict]
+        for i in odd:
+            if not isinstance(values[i], Mapping) and i not in problems:
+                problems[i] = f"the value is {type(values[i]).__name__}, not a record"
+        start = len(self.values)
+        for i, reason in problems.items():  # not checked further
+            values[i] = None
+            self.problems[start + i] = reason
+        self.messages.extend(messages)
+        self.values.extend(values)
+
+
 def evaluate(
     uid: str,
     sample: Sample,
     checks: Sequence[tuple[str, Check]],
-    decode: Decoder,
+    decoded: Decoded,
     now_ms: int,
     hidden: frozenset[str] = frozenset(),
 ) -> TestResult:
-    """The result of checking the records of ``sample``."""
+    """The result of checking the records of ``sample``, decoded in ``decoded``."""
     findings = Findings()
-    with collector_paused():  # decoding makes a dict per record, which it would traverse
-        findings.check(sample.messages, checks, decode, now_ms, hidden)
+    with collector_paused():  # the checks make lists as long as the sample
+        findings.check(decoded, checks, now_ms, hidden)
     partitions = len(sample.ranges)
     scope = f"of '{sample.topic}'"
     spread = f"({partitions} partition{'s' if partitions != 1 else ''})"
@@ -188,21 +223,14 @@ class Findings:
 
     def check(
         self,
-        messages: Sequence[Any],
+        decoded: Decoded,
         checks: Sequence[tuple[str, Check]],
-        decode: Decoder,
         now_ms: int,
         hidden: frozenset[str] = frozenset(),
     ) -> None:
-        """Check one batch of consumed messages (the checks see only this batch)."""
-        values, problems = decode([m.value() for m in messages])
-        odd = [i for i, v in enumerate(values) if v is not None and v.__class__ is not dict]
-        for i in odd:
-            if not isinstance(values[i], Mapping) and i not in problems:
-                problems[i] = f"the value is {type(values[i]).__name__}, not a record"
-        if problems:  # undecodable records fail the test and are not checked further
-            for i in problems:
-                values[i] = None
+        """Check decoded messages (the checks see only these: a batch, or a whole sample);
+        records that could not be decoded fail."""
+        messages, values, problems = decoded.messages, decoded.values, decoded.problems
 
         def where(i: int) -> str:
             return f"partition {messages[i].partition()} offset {messages[i].offset()}"
@@ -217,7 +245,7 @@ class Findings:
         self.failures += len(violations)
         if not violations or len(self.details) >= MAX_DETAILS:
             return
-        raw_text = decode is decode_json and not hidden
+        raw_text = decoded.decode is decode_json and not hidden
 
         def shown(i: int) -> str | None:
             value = values[i]

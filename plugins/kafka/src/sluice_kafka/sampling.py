@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,20 +87,32 @@ def read_sample(
     bounds: Bounds,
     timeout: float = 30.0,
     now_ms: int | None = None,
+    on_batch: Callable[[list[Message]], None] | None = None,
 ) -> Sample:
-    """Read the records ``bounds`` names from ``topic``; see the module's text."""
+    """Read the records ``bounds`` names from ``topic``; see the module's text.
+
+    ``on_batch`` is handed the records of the sample, each once, in their order: batch by
+    batch as they are read (decoding them then overlaps librdkafka's fetching of the next),
+    or all at once at the end when the newest N of all partitions are kept, which only the
+    end tells."""
     started = time.monotonic()
     deadline = started + timeout
+    # N of all partitions: only the end of the read tells which are the newest N
+    over_all = not bounds.per_partition and bounds.window_ms is None
+    newest = bounds.max_records if over_all else None
     consumer = Consumer(consumer_config(base_config))
     try:
         ranges = _plan(consumer, topic, bounds, deadline, now_ms)
         sample = Sample(topic, ranges=ranges)
         with collector_paused():  # it would traverse every message kept, again and again
-            read_ranges(consumer, sample, deadline)
+            read_ranges(consumer, sample, deadline, on_batch if newest is None else None)
     finally:
         consumer.close()
-    if not bounds.per_partition and bounds.max_records is not None and bounds.window_ms is None:
-        _keep_newest(sample, bounds.max_records)
+    if newest is not None:
+        _keep_newest(sample, newest)
+        if on_batch is not None and sample.messages:
+            with collector_paused():
+                on_batch(sample.messages)
     sample.seconds = time.monotonic() - started
     return sample
 
@@ -162,9 +174,15 @@ def watermarks(consumer: Consumer, topic: str, deadline: float) -> dict[int, tup
     return marks
 
 
-def read_ranges(consumer: Consumer, sample: Sample, deadline: float) -> None:
+def read_ranges(
+    consumer: Consumer,
+    sample: Sample,
+    deadline: float,
+    on_batch: Callable[[list[Message]], None] | None = None,
+) -> None:
     """Read ``sample.ranges`` (partition -> [start, end) offsets) into ``sample.messages``
-    until every partition reached its end or ``deadline``; count what was not read."""
+    until every partition reached its end or ``deadline``; count what was not read.
+    ``on_batch`` is handed each batch kept as soon as it is read."""
     topic = sample.topic
     ends = {p: end for p, (start, end) in sample.ranges.items() if end > start}
     if not ends:
@@ -185,14 +203,17 @@ def read_ranges(consumer: Consumer, sample: Sample, deadline: float) -> None:
         # The positions (next offset per partition) say whether this batch went past a
         # captured end; only then is it filtered record by record. Most batches are not.
         positions = _positions(consumer, topic, open_parts)
-        if all(positions.get(p, 0) <= end for p, end in open_parts.items()):
-            kept.extend(batch)
-        else:
-            kept.extend(
+        if any(positions.get(p, 0) > end for p, end in open_parts.items()):
+            batch = [
                 m
                 for m in batch
                 if (m.offset() or 0) < open_parts.get(m.partition(), -1)  # type: ignore[arg-type]
-            )
+            ]
+        kept.extend(batch)
+        if on_batch is not None and batch:
+            handed = time.monotonic()
+            on_batch(batch)
+            deadline += time.monotonic() - handed  # the timeout bounds reading, not checking
         for partition, position in positions.items():
             if position >= open_parts[partition]:
                 del open_parts[partition]

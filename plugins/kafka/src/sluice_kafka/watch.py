@@ -9,8 +9,9 @@ record produced during the watch is checked even when it is fetched a little lat
 test's ``sample: {timeout}`` bounds that catching up (and reading the topic's offsets at the
 start). Ctrl-C skips it. Nothing is committed: partitions are assigned, never subscribed.
 
-Each batch goes through the checks sample tests use (:mod:`sluice_kafka.assertions`) and is
-counted by :class:`~sluice_kafka.sample_test.Findings`, so the result reads like a sample
+Each batch is decoded and checked as sample tests do it (by
+:class:`~sluice_kafka.sample_test.Decoded` and the checks of :mod:`sluice_kafka.assertions`)
+and counted by :class:`~sluice_kafka.sample_test.Findings`, so the result reads like a sample
 test's: the failures counted, the first offending records listed, their sensitive columns
 masked. The compiler refuses the assertions that compare records with each other or with the
 clock in continuous tests, so checking batch by batch loses nothing.
@@ -30,7 +31,7 @@ from sluice.nodes import Node
 from sluice.plugin.api import TestResult
 from sluice.project.schema import parse_duration_ms
 from sluice.runtime import RunContext, Watch
-from sluice_kafka.sample_test import Findings, Reader, prepare
+from sluice_kafka.sample_test import Decoded, Findings, Reader, prepare
 from sluice_kafka.sampling import (
     BATCH,
     Sample,
@@ -66,7 +67,7 @@ def run(test: Node, context: RunContext) -> TestResult | None:
     now_ms = int(time.time() * 1000)
 
     def check(batch: list[Any]) -> None:
-        findings.check(batch, reader.checks, reader.decode, now_ms, reader.hidden)
+        findings.check(Decoded.of(batch, reader.decode), reader.checks, now_ms, reader.hidden)
 
     timeout = parse_duration_ms(test.spec.sample.timeout) / 1000
     try:
