@@ -16,6 +16,7 @@ from sqlglot import exp
 
 from sluice.compiler import CompileContext
 from sluice.errors import ProjectError
+from sluice.naming import job_name, job_prefix
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
 from sluice.project.schema import MaskRule, Model
@@ -41,11 +42,11 @@ def config_of(runtime: Mapping[str, Any]) -> ConduktorConfig | None:
 
 def interceptor_name(project: str, model: str, purpose: str) -> str:
     """``sluice.<project>.<model>.<purpose>``: the prefix tells sluice's interceptors apart."""
-    return f"sluice.{project}.{model}.{purpose}"
+    return f"{job_name(project, model)}.{purpose}"
 
 
 def managed_prefix(project: str) -> str:
-    return f"sluice.{project}."
+    return job_prefix(project)
 
 
 def scope_of(config: ConduktorConfig | None) -> dict[str, str]:

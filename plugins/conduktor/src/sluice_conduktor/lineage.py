@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sluice.manifest import Manifest
+from sluice.naming import connector_group, job_name
 from sluice.nodes import Node
 from sluice.plugin.api import LineageEdge, StatusItem
 from sluice.runtime import RunContext
@@ -154,8 +155,8 @@ def group_nodes(manifest: Manifest, project: str) -> dict[str, str]:
             known[str(node.spec.consumer_group)] = uid
         elif node.resource_type == "model":
             # the group ids sluice-flink (pipeline.name) and Kafka Connect (connect-<name>) use
-            known[f"sluice.{project}.{node.name}"] = uid
-            known[f"connect-{project}-{node.name}"] = uid
+            known[job_name(project, node.name)] = uid
+            known[connector_group(project, node.name)] = uid
     return known
 
 

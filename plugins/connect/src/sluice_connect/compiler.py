@@ -29,6 +29,7 @@ from typing import Any
 
 from sluice.compiler import CompileContext
 from sluice.errors import ProjectError, did_you_mean
+from sluice.naming import connector_name
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
 from sluice.runtime import read_bootstrap
@@ -95,7 +96,7 @@ def compile_connector(node: Node, context: CompileContext) -> Artifact | None:
             location=context.location(node, "name"),
             hint="add connector: { class: jdbc, config: {...} }",
         )
-    name = f"{context.project.info.name}-{node.name}"
+    name = connector_name(context.project.info.name, node.name)
     config = {
         "connector.class": _class_name(block, node, context),
         "tasks.max": str(block.tasks_max),

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 
 from sluice.compiler import CompileContext
 from sluice.errors import Location, ProjectError
+from sluice.naming import job_name
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
 from sluice.project.schema import Model, parse_duration_ms
@@ -46,7 +47,7 @@ def compile_job(node: Node, context: CompileContext) -> Artifact | None:
     model: Model = node.spec
     settings: FlinkModelConfig = model.extensions.get("flink") or _NO_FLINK_BLOCK
     project = context.project.info.name
-    pipeline = f"sluice.{project}.{node.name}"
+    pipeline = job_name(project, node.name)
     where = context.location(node, "name")
     runtime_flink = context.runtime.get("flink")
     parallelism = settings.parallelism or getattr(runtime_flink, "parallelism", None)
@@ -282,7 +283,7 @@ def output_table(node: Node, connection: Mapping[str, str], context: CompileCont
         options = {"connector": "kafka", **options}
         options |= format_options(fmt, context.runtime, where, read=False)
     if delivery(node, context) == "exactly-once":
-        options |= exactly_once_sink(f"sluice.{context.project.info.name}.{node.name}")
+        options |= exactly_once_sink(job_name(context.project.info.name, node.name))
     return Table(
         name, columns, options, None, [identifier(k, "column", where) for k in primary_key]
     )

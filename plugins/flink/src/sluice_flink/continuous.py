@@ -25,6 +25,7 @@ from dataclasses import replace
 from sluice.compiler import CompileContext
 from sluice.errors import ProjectError
 from sluice.governance import MASK, sensitive_columns
+from sluice.naming import test_job_name
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
 from sluice.project.schema import parse_duration_ms
@@ -54,7 +55,7 @@ _METADATA = (("__sluice_partition", "INT", "partition"), ("__sluice_offset", "BI
 
 
 def pipeline_name(project: str, test: str) -> str:
-    return f"sluice.{project}.test.{test}"
+    return test_job_name(project, test)
 
 
 def compile_test(node: Node, context: CompileContext) -> Artifact | None:

@@ -37,6 +37,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from sluice.errors import ProjectError, RemoteError
+from sluice.naming import job_prefix
 from sluice.nodes import Node
 from sluice.plugin.api import ApplyResult, Artifact, Change, ProbeResult, StatusItem
 from sluice.project.variables import secret_values
@@ -267,7 +268,7 @@ def _orphans(
     rest: FlinkRest, context: RunContext, live: Mapping[str, Mapping[str, Any]]
 ) -> list[Change]:
     """Running jobs of this project that sluice submitted and whose model left the project."""
-    prefix = f"sluice.{context.project.info.name}."
+    prefix = job_prefix(context.project.info.name)
     wanted = {a.name for a in context.project_artifacts(PLUGIN) if a.kind == KIND}
     changes = []
     for name, job in sorted(live.items()):

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sluice.compiler import CompileContext
+from sluice.naming import connector_group, job_prefix
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
 from sluice.project import Project
@@ -101,7 +102,7 @@ def own_bindings(node: Node, context: CompileContext, principal: str) -> set[Bin
     """What ``node``'s job or connector needs, granted to ``principal``."""
     project = context.project.info.name
     if _is_job(node):
-        jobs = f"sluice.{project}."  # the group id and transactional id prefix of every job
+        jobs = job_prefix(project)  # the group id and transactional id prefix of every job
         wanted = _on_topics([node.topic or ""], principal, WRITE)
         wanted |= _on_topics(_upstream_topics(node, context), principal, READ)
         wanted.add(_allow("GROUP", jobs, principal, "READ", prefixed=True))
@@ -109,7 +110,7 @@ def own_bindings(node: Node, context: CompileContext, principal: str) -> set[Bin
         return wanted
     if _is_connect_sink(node):
         # Kafka Connect's default group of a sink: connect-<connector name>
-        group = f"connect-{project}-{node.name}"
+        group = connector_group(project, node.name)
         wanted = _on_topics(_upstream_topics(node, context), principal, READ)
         wanted.add(_allow("GROUP", group, principal, "READ"))
         dlq = getattr(node.spec.extensions.get("dlq"), "topic", None)

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sluice.errors import Location, PlanError, RemoteError, SluiceError
+from sluice.naming import job_prefix
 from sluice.nodes import Node
 from sluice.plugin.api import ApplyResult, Artifact, Change, PlanWarning, StatusItem
 from sluice.runtime import RunContext
@@ -48,7 +49,7 @@ LABEL = "input.label"
 
 def is_owned(sid: str, config: Mapping[str, Any] | None, project: str) -> bool:
     group = (((config or {}).get("input") or {}).get(INPUT) or {}).get("consumer_group")
-    return sid.startswith(f"sluice.{project}.") and group == sid
+    return sid.startswith(job_prefix(project)) and group == sid
 
 
 def plan(artifacts: Sequence[Artifact], context: RunContext) -> list[Change | PlanWarning]:
@@ -61,7 +62,7 @@ def plan(artifacts: Sequence[Artifact], context: RunContext) -> list[Change | Pl
     try:
         with ConnectClient.from_config(config) as client:
             ids = list(client.streams())
-            mine = [sid for sid in ids if sid.startswith(f"sluice.{project}.")]
+            mine = [sid for sid in ids if sid.startswith(job_prefix(project))]
             live = {sid: client.stream(sid) for sid in mine}
     except RedpandaError as exc:
         if wanted:

@@ -26,6 +26,7 @@ from typing import Any
 
 from sluice.compiler import CompileContext
 from sluice.errors import ProjectError, ProjectErrors, SluiceError
+from sluice.naming import job_name
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
 from sluice_redpanda.config import RedpandaConfig, RedpandaConnectBlock
@@ -42,7 +43,7 @@ LABEL_PREFIX = "sluice_"
 
 
 def stream_id(project: str, model: str) -> str:
-    return f"sluice.{project}.{model}"
+    return job_name(project, model)
 
 
 def seed_brokers(runtime: Mapping[str, Any], config: RedpandaConfig) -> list[str]:
