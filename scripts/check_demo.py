@@ -11,7 +11,13 @@ import re
 import sys
 from pathlib import Path
 
-JOBS = ("payments_clean", "large_payments", "merchant_minute_totals", "payments_enriched")
+JOBS = (
+    "payments_clean",
+    "large_payments",
+    "merchant_minute_totals",
+    "payments_enriched",
+    "card_activity",
+)
 
 
 def problems(log: str) -> list[str]:
@@ -21,7 +27,7 @@ def problems(log: str) -> list[str]:
         if not re.search(pattern, log, re.MULTILINE):
             found.append(what)
 
-    expect(r"^apply: 9 success", "apply created the 9 resources of the example")
+    expect(r"^apply: 11 success", "apply created the 11 resources of the example")
     rows = re.search(r"^ledger: (\d+) rows in PostgreSQL, as many as valid payments", log, re.M)
     valid = re.search(r'^\{"merchants": \d+, "payments": \d+, "valid": (\d+)\}', log, re.M)
     if not (rows and valid and rows.group(1) == valid.group(1) and int(rows.group(1)) > 0):

@@ -142,6 +142,7 @@ def test_the_example_projects_export_is_valid_openlineage_with_one_event_per_mod
     events = export(card_payments)
 
     assert [e["job"]["name"] for e in events] == [
+        "card_activity",
         "payments_clean",
         "large_payments",
         "merchant_minute_totals",
@@ -156,6 +157,7 @@ def test_the_example_projects_export_is_valid_openlineage_with_one_event_per_mod
         name: e["job"]["facets"]["jobType"]["jobType"] for name, e in by_job(events).items()
     }
     assert job_types == {
+        "card_activity": "FLINK_JOB",
         "payments_clean": "FLINK_JOB",  # a topic model with SQL, run by Flink
         "large_payments": "FLINK_JOB",
         "merchant_minute_totals": "FLINK_JOB",
@@ -239,7 +241,11 @@ def test_a_changed_model_gets_a_new_run_id_and_the_others_keep_theirs(card_payme
 def test_the_selection_chooses_the_jobs_and_an_environment_names_the_namespace(card_payments):
     events = export(card_payments, "--select", "tag:fraud", "--env", "prod")
 
-    assert sorted(e["job"]["name"] for e in events) == ["large_payments", "merchant_minute_totals"]
+    assert sorted(e["job"]["name"] for e in events) == [
+        "card_activity",
+        "large_payments",
+        "merchant_minute_totals",
+    ]
     assert {e["job"]["namespace"] for e in events} == {"sluice://card-payments/prod"}
 
 
@@ -341,15 +347,19 @@ def test_lineage_posts_each_event_to_the_receivers_lineage_endpoint(card_payment
 
     assert result.exit_code == 0, result.output
     assert result.stdout == (
-        f"sent 5 OpenLineage events to {receiver.url}/api/v1/lineage\n"
+        f"sent 6 OpenLineage events to {receiver.url}/api/v1/lineage\n"
     )  # the events go to the receiver, not to stdout
     assert "s3cr3t-api-key" not in result.output
-    assert [path for path, _, _ in receiver.received] == ["/api/v1/lineage"] * 5
+    assert [path for path, _, _ in receiver.received] == ["/api/v1/lineage"] * 6
     for _, headers, event in receiver.received:
         assert headers["Authorization"] == "Bearer s3cr3t-api-key"
         assert headers["Content-Type"] == "application/json"
         assert_valid(event)
-    assert [e["job"]["name"] for e in receiver.events][:2] == ["payments_clean", "large_payments"]
+    assert [e["job"]["name"] for e in receiver.events][:3] == [
+        "card_activity",
+        "payments_clean",
+        "large_payments",
+    ]
 
 
 def test_a_url_that_already_names_the_endpoint_is_taken_as_it_is() -> None:

@@ -121,7 +121,7 @@ def test_known_payments_give_the_exact_rows_of_every_model(
     applied = project.run("apply", env=env)
     try:
         assert applied.exit_code == 0, applied.output
-        assert "apply: 9 success" in applied.output
+        assert "apply: 11 success" in applied.output
 
         # payments_clean: the valid payments, once each, without their card numbers
         clean = [v for _, v in read_topic(env, "payments_clean", lambda r: len(r) >= len(valid))]
@@ -140,6 +140,15 @@ def test_known_payments_give_the_exact_rows_of_every_model(
         assert large, "the seed gives some large payments"
         got = read_topic(env, "large_payments", lambda r: len(r) >= len(large))
         assert {v["payment_id"] for _, v in got} == large
+
+        # card_activity: every payment with a positive amount, its card number masked by the
+        # model's own job (mask_fallback: materialize) but for the last four digits
+        positive = {r["payment_id"]: r for r in payments if money(r["amount"]) > 0}
+        cards = read_topic(env, "card_activity", lambda r: len(r) >= len(positive))
+        assert sorted(v["payment_id"] for _, v in cards) == sorted(positive)
+        for _, value in cards:
+            number = positive[value["payment_id"]]["card_number"]
+            assert value["card_number"] == "X" * 12 + number[12:]
 
         # payments_enriched: an upsert topic; its last value per key joins the merchant in
         directory = {m["merchant_id"]: m for m in merchants}

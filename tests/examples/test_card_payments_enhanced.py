@@ -31,6 +31,7 @@ NOWHERE = {
     "CONNECT_REST_URL": "http://127.0.0.1:1",
 }
 INTERCEPTOR = "sluice.card-payments.large_payments.sql"
+MASKING = "sluice.card-payments.card_activity.mask"
 SQL_TOPIC = "io.conduktor.gateway.interceptor.VirtualSqlTopicPlugin"
 FOREIGN = {
     "kind": "Interceptor",
@@ -142,7 +143,24 @@ def test_compile_serves_the_stateless_model_from_the_gateway_and_keeps_the_flink
     for uid in ("model.payments_clean", "model.payments_enriched", "model.merchant_minute_totals"):
         assert nodes[uid]["materialized"] == standalone_nodes[uid]["materialized"]
     del standalone_jobs["flink/large_payments.sql"]
-    assert jobs_and_connectors(project) == standalone_jobs
+    jobs = jobs_and_connectors(project)
+
+    # card_activity's card numbers: masked by its own job standalone, by the Gateway here
+    masking = artifact(project, "card_activity.mask.json")
+    assert masking["metadata"] == {"name": MASKING, "scope": {}}
+    assert masking["spec"]["config"]["topic"] == "^card_activity$"  # a pattern at the Gateway
+    assert masking["spec"]["config"]["policies"] == [
+        {
+            "name": "mask_first card_number",
+            "fields": ["card_number"],
+            "rule": {"type": "MASK_FIRST_N", "maskingChar": "X", "numberOfChars": 12},
+        }
+    ]
+    masked_by_job = standalone_jobs.pop("flink/card_activity.sql")
+    assert "AS `card_number`" in masked_by_job
+    assert "AS `card_number`" not in jobs.pop("flink/card_activity.sql")
+
+    assert jobs == standalone_jobs
     assert sorted(standalone_jobs) == [
         "connect/card-payments-payments_to_ledger.json",
         "flink/merchant_minute_totals.sql",
@@ -164,21 +182,29 @@ def test_plan_apply_and_prune_the_interceptor_against_the_fakes(
     compiled = run(project, env, "compile")
     assert compiled.exit_code == 0, compiled.output
     interceptor = artifact(project, "large_payments.sql.json")
+    masking = artifact(project, "card_activity.mask.json")
+    put = ("PUT", "/gateway/v2/interceptor")
 
-    # plan shows the interceptor to create and creates nothing
+    # plan shows the two interceptors to create (a virtual topic, a masking) and creates nothing
     plan = run(project, env, "plan")
     assert plan.exit_code == 0, plan.output
     assert f"+ create interceptor {INTERCEPTOR} (conduktor)" in plan.output
-    assert "Plan: 1 to create, 0 to update, 0 to replace, 0 to delete." in plan.output
+    assert f"+ create interceptor {MASKING} (conduktor)" in plan.output
+    assert "Plan: 2 to create, 0 to update, 0 to replace, 0 to delete." in plan.output
     assert writes(gateway) == []
 
-    # apply creates it at the Gateway, as compiled
+    # apply creates them at the Gateway, as compiled
     applied = run(project, env, "apply")
     assert applied.exit_code == 0, applied.output
-    assert "apply: 1 success" in applied.output
-    assert writes(gateway) == [("PUT", "/gateway/v2/interceptor")]
-    assert set(gateway.state.interceptors) == {(INTERCEPTOR, ()), ("another-team-guard", ())}
+    assert "apply: 2 success" in applied.output
+    assert writes(gateway) == [put, put]
+    assert set(gateway.state.interceptors) == {
+        (INTERCEPTOR, ()),
+        (MASKING, ()),
+        ("another-team-guard", ()),
+    }
     assert gateway.state.interceptors[(INTERCEPTOR, ())] == interceptor
+    assert gateway.state.interceptors[(MASKING, ())] == masking
 
     # a second plan has nothing to do, and a second apply sends nothing
     again = run(project, env, "plan", "--detailed-exitcode")
@@ -187,7 +213,7 @@ def test_plan_apply_and_prune_the_interceptor_against_the_fakes(
     reapplied = run(project, env, "apply")
     assert reapplied.exit_code == 0, reapplied.output
     assert "No changes" in reapplied.output
-    assert writes(gateway) == [("PUT", "/gateway/v2/interceptor")]
+    assert writes(gateway) == [put, put]
 
     # without the model, plan shows its interceptor leaving; only --prune deletes it
     remove_large_payments(project)
@@ -201,6 +227,6 @@ def test_plan_apply_and_prune_the_interceptor_against_the_fakes(
     assert "Plan: 0 to create, 0 to update, 0 to replace, 1 to delete." in pruning.output
     pruned = run(project, env, "apply", "--prune")
     assert pruned.exit_code == 0, pruned.output
-    assert set(gateway.state.interceptors) == {("another-team-guard", ())}
+    assert set(gateway.state.interceptors) == {(MASKING, ()), ("another-team-guard", ())}
     deletes = [(e.path, e.body, e.status) for e in gateway.state.exchanges if e.method == "DELETE"]
     assert deletes == [(f"/gateway/v2/interceptor/{INTERCEPTOR}", {}, 204)]
