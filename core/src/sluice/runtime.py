@@ -93,7 +93,7 @@ def read_bootstrap(node: Node, runtime: Mapping[str, Any]) -> str | None:
 
 
 # runtime.kafka's connection fields (sluice-kafka's model) and the librdkafka settings they
-# become, for plugins that need a Kafka client of their own without importing sluice-kafka
+# become: sluice-kafka's clients, and plugins with a Kafka client of their own, use them
 _KAFKA_CLIENT_SETTINGS = {
     "bootstrap_servers": "bootstrap.servers",
     "security_protocol": "security.protocol",

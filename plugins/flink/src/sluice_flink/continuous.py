@@ -54,10 +54,6 @@ _RECORD = "__sluice_record"
 _METADATA = (("__sluice_partition", "INT", "partition"), ("__sluice_offset", "BIGINT", "offset"))
 
 
-def pipeline_name(project: str, test: str) -> str:
-    return test_job_name(project, test)
-
-
 def compile_test(node: Node, context: CompileContext) -> Artifact | None:
     """The job artifact of a continuous test, or None for any other node and for a
     continuous test without a violations topic (the run provides no stream_jobs: such a test
@@ -68,7 +64,7 @@ def compile_test(node: Node, context: CompileContext) -> Artifact | None:
         return None
     tested = _tested_node(node, context)
     checks = build_checks(node, tested, context)
-    pipeline = pipeline_name(context.project.info.name, node.name)
+    pipeline = test_job_name(context.project.info.name, node.name)
     where = context.location(node, "name")
     runtime_flink = context.runtime.get("flink")
     parallelism = getattr(runtime_flink, "parallelism", None)

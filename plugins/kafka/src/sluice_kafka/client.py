@@ -38,6 +38,7 @@ from confluent_kafka.admin import (
 
 from sluice.errors import RemoteError
 from sluice.memory import collector_paused
+from sluice.runtime import kafka_client_settings
 from sluice_kafka.config import KafkaConfig
 
 DEFAULT_TIMEOUT = 30.0
@@ -48,25 +49,8 @@ _SET_ON_TOPIC = {ConfigSource.DYNAMIC_TOPIC_CONFIG.value}
 
 def client_config(kafka: KafkaConfig) -> dict[str, Any]:
     """librdkafka settings for ``runtime.kafka``, secrets revealed only here."""
-    config: dict[str, Any] = {
-        "bootstrap.servers": kafka.bootstrap_servers,
-        "security.protocol": kafka.security_protocol,
-        "client.id": kafka.client_id,
-        "log_level": 0,  # connection noise goes to our errors, not to stderr
-    }
-    optional = {
-        "sasl.mechanism": kafka.sasl_mechanism,
-        "sasl.username": kafka.sasl_username,
-        "sasl.password": kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
-        "ssl.ca.location": kafka.ssl_ca_location,
-        "ssl.certificate.location": kafka.ssl_certificate_location,
-        "ssl.key.location": kafka.ssl_key_location,
-        "ssl.key.password": (
-            kafka.ssl_key_password.get_secret_value() if kafka.ssl_key_password else None
-        ),
-    }
-    config.update({k: v for k, v in optional.items() if v is not None})
-    return config
+    # connection noise goes to our errors, not to stderr
+    return {**kafka_client_settings(kafka), "log_level": 0}
 
 
 @dataclass(frozen=True)
