@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 
 from sluice.errors import GovernanceError
-from sluice.nodes import Node
+from sluice.nodes import Node, column_origins
 from sluice.project import Project
 from sluice.project.schema import Model
 
@@ -19,21 +19,15 @@ def sensitive_columns(node: Node, nodes: Mapping[str, Node]) -> set[str]:
     such a column anywhere upstream (``nodes``: the resolved nodes by unique id). Whatever
     shows records of ``node`` to people masks these."""
 
-    def sensitive(ref: str, seen: set[str]) -> bool:
-        if ref in seen:
-            return False
-        seen.add(ref)
-        uid, _, name = ref.rpartition(".")
-        upstream = nodes.get(uid)
-        info = upstream.column(name) if upstream is not None else None
-        if info is None:
-            return False
-        return info.classification in SENSITIVE or any(sensitive(r, seen) for r in info.lineage)
+    def sensitive(upstream: Node, name: str) -> bool:
+        info = upstream.column(name)
+        return info is not None and info.classification in SENSITIVE
 
     return {
         c.name
         for c in node.columns
-        if c.classification in SENSITIVE or any(sensitive(r, set()) for r in c.lineage)
+        if c.classification in SENSITIVE
+        or any(sensitive(*origin) for origin in column_origins(c.lineage, nodes))
     }
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from sluice.capabilities import Capabilities
 from sluice.errors import CapabilityError, ProjectError
-from sluice.nodes import ColumnInfo, Node
+from sluice.nodes import ColumnInfo, Node, column_origins
 from sluice.plugin.api import ConfigSection, Materialization
 from sluice.project.schema import Model
 
@@ -77,7 +77,8 @@ def check_no_bypass(
         return
     by_name = {c.name: c for c in columns}
     for column in sorted(model.mask):
-        for node, upstream_column in _unmasked_origins(by_name[column].lineage, nodes):
+        lineage = by_name[column].lineage
+        for node, upstream_column in column_origins(lineage, nodes, stop=_masked):
             both = sorted(readers & set(getattr(node.spec.access, "read", ())))
             if both:
                 raise ProjectError(
@@ -90,23 +91,6 @@ def check_no_bypass(
                 )
 
 
-def _unmasked_origins(lineage: Sequence[str], nodes: Mapping[str, Node]) -> list[tuple[Node, str]]:
-    """The upstream nodes and columns an output column's values come from, unmasked: the
-    walk up the column lineage stops at a column that an upstream model masks."""
-    found: list[tuple[Node, str]] = []
-    seen: set[str] = set()
-    pending = list(lineage)
-    while pending:
-        ref = pending.pop()
-        if ref in seen:
-            continue
-        seen.add(ref)
-        uid, _, name = ref.rpartition(".")
-        node = nodes.get(uid)
-        if node is None or name in getattr(node.spec, "mask", {}):
-            continue
-        found.append((node, name))
-        info = node.column(name)
-        if info is not None:
-            pending.extend(info.lineage)
-    return found
+def _masked(node: Node, column: str) -> bool:
+    """Whether an upstream model masks ``column``: the walk up the lineage stops there."""
+    return column in getattr(node.spec, "mask", {})

@@ -3,6 +3,7 @@ exposure before plugins compile them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -64,3 +65,28 @@ class Node:
 
     def column(self, name: str) -> ColumnInfo | None:
         return next((c for c in self.columns if c.name == name), None)
+
+
+def column_origins(
+    lineage: Iterable[str],
+    nodes: Mapping[str, Node],
+    stop: Callable[[Node, str], bool] | None = None,
+) -> Iterator[tuple[Node, str]]:
+    """Every upstream node and column the values of a column come from: its ``lineage``
+    (``<unique id>.<column>`` references) followed up the graph, each reached once. A column
+    ``stop`` accepts is neither given nor followed further."""
+    seen: set[str] = set()
+    pending = list(lineage)
+    while pending:
+        ref = pending.pop()
+        if ref in seen:
+            continue
+        seen.add(ref)
+        uid, _, name = ref.rpartition(".")
+        node = nodes.get(uid)
+        if node is None or (stop is not None and stop(node, name)):
+            continue
+        yield node, name
+        info = node.column(name)
+        if info is not None:
+            pending.extend(info.lineage)
