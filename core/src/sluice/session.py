@@ -14,6 +14,7 @@ from sluice import __version__
 from sluice.capabilities import Capabilities, configured, probed
 from sluice.compiler import CompileCache, compile_project
 from sluice.manifest import Manifest
+from sluice.memory import collector_paused
 from sluice.plugin.api import ConfigSection
 from sluice.plugin.manager import PluginManager
 from sluice.project import Project, load_project
@@ -37,7 +38,9 @@ class Session:
     def cache(self) -> CompileCache:
         path = self.project_dir / CACHE_FILE
         try:
-            with path.open("rb") as handle:
+            # unpickling makes several hundred thousand objects: the collector would walk
+            # them again and again meanwhile (half the load time of a 10,000-model cache)
+            with path.open("rb") as handle, collector_paused():
                 cache = pickle.load(handle)
             # vars(): a cache pickled before `layout` existed must not pass for a current one
             if (

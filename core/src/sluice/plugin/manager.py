@@ -88,6 +88,9 @@ class PluginManager:
         self._pm = pluggy.PluginManager(NAME)
         self._pm.add_hookspecs(spec)
         self._lock = threading.Lock()
+        # each hook's implementations in calling order: compile hooks are called for every
+        # node, so the order is worked out once per hook
+        self._ordered: dict[str, list[pluggy.HookImpl]] = {}
         blocked = {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
         for module_name in BUILTINS:
             module = __import__(module_name, fromlist=["_"])
@@ -110,6 +113,7 @@ class PluginManager:
     def _register(self, name: str, plugin: object, info: PluginInfo) -> None:
         self._pm.register(plugin, name=name)
         self.plugins.append(info)
+        self._ordered.clear()
 
     def _load_entry_points(self, blocked: set[str]) -> None:
         from importlib_metadata import entry_points
@@ -137,9 +141,11 @@ class PluginManager:
     # -- calling ------------------------------------------------------------------------------
 
     def _impls(self, hook: str, only: str | None = None) -> list[pluggy.HookImpl]:
-        impls = getattr(self._pm.hook, hook).get_hookimpls()  # in registration order
-        # honour tryfirst/trylast; the sort is stable, so registration order is kept otherwise
-        ordered = sorted(impls, key=lambda i: (not i.tryfirst, i.trylast))
+        ordered = self._ordered.get(hook)
+        if ordered is None:
+            impls = getattr(self._pm.hook, hook).get_hookimpls()  # in registration order
+            # honour tryfirst/trylast; the sort is stable, so registration order is kept otherwise
+            ordered = self._ordered[hook] = sorted(impls, key=lambda i: (not i.tryfirst, i.trylast))
         return [i for i in ordered if only is None or i.plugin_name == only]
 
     def _call(self, impl: pluggy.HookImpl, hook: str, kwargs: Mapping[str, Any]) -> Any:

@@ -87,8 +87,9 @@ class Flink(Dialect):
     def tokenize(self, sql: str, dialect: Any = None) -> list[Token]:
         """Tokenize, then turn table arguments into calls the stock parser understands."""
         tokens = self._own_tokenizer(dialect).tokenize(sql)
-        if not any(t.token_type == TokenType.TABLE for t in tokens):
-            return tokens  # the common case costs one scan
+        # the common case: no TABLE keyword, so no scan of the tokens either
+        if "table" not in sql.lower() or not any(t.token_type == TokenType.TABLE for t in tokens):
+            return tokens
         return _wrap_table_arguments(tokens)
 
     def _own_tokenizer(self, dialect: Any) -> BaseTokenizer:
