@@ -37,6 +37,8 @@ RESERVED_SETTINGS = frozenset(
 )
 _NO_FLINK_BLOCK = FlinkModelConfig()  # frozen: one for every model without a flink: block
 _EVENT_TIME_TYPE = re.compile(r"^TIMESTAMP(_LTZ)?\(([0-3])\)$", re.IGNORECASE)
+# json.dumps(..., sort_keys=True) builds an encoder per call; one encoder gives the same text
+_HASHED_JSON = json.JSONEncoder(sort_keys=True)
 
 
 def compile_job(node: Node, context: CompileContext) -> Artifact | None:
@@ -112,7 +114,7 @@ def exactly_once_sink(pipeline: str) -> dict[str, str]:
 
 def spec_hash(statements: list[str], parallelism: int | None) -> str:
     """What a running job is compared with: a changed hash means the job must be upgraded."""
-    payload = json.dumps({"statements": statements, "parallelism": parallelism}, sort_keys=True)
+    payload = _HASHED_JSON.encode({"statements": statements, "parallelism": parallelism})
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
