@@ -1,4 +1,8 @@
-"""The hook implementations of sluice-conduktor (thin: the work is in the other modules)."""
+"""The hook implementations of sluice-conduktor (thin: the work is in the other modules).
+
+The online modules (and httpx, which they use) are imported by the hooks that need them, so
+offline commands such as ``compile`` do not pay for loading them.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from sluice.plugin.api import (
     StatusItem,
 )
 from sluice.runtime import RunContext
-from sluice_conduktor import compiler, lineage, planner, rbac, rbac_planner
+from sluice_conduktor import compiler, rbac
 from sluice_conduktor.config import CAPABILITIES, ConduktorConfig
 
 
@@ -73,6 +77,8 @@ def sluice_secure(node: Node, context: CompileContext) -> Sequence[Artifact] | N
 @hookimpl
 def sluice_probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | None:
     """Gateway health and version, its interceptor plugins, Console reachable with the key."""
+    from sluice_conduktor import planner
+
     return planner.probe(runtime, timeout)
 
 
@@ -80,12 +86,16 @@ def sluice_probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | No
 def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[Change] | None:
     """Interceptors against the Gateway's (by name and scope), access: against Console's
     self-service objects; the managed ones that left the project."""
+    from sluice_conduktor import planner, rbac_planner
+
     return planner.plan(artifacts, context) + rbac_planner.plan(artifacts, context) or None
 
 
 @hookimpl
 def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
     """Upsert (PUT) or delete one interceptor (with its scope) or self-service object."""
+    from sluice_conduktor import planner, rbac_planner
+
     if change.kind in rbac_planner.CONSOLE_KINDS:
         return rbac_planner.apply(change, context)
     return planner.apply(change, context)
@@ -97,6 +107,8 @@ def sluice_status(
 ) -> Sequence[StatusItem] | None:
     """Each interceptor (active, drifted, missing), each model's grants, and the consumer
     groups Console sees reading each selected topic, with their lag."""
+    from sluice_conduktor import lineage, planner, rbac_planner
+
     items = planner.status(nodes, artifacts, context)
     items += rbac_planner.status(artifacts, context)
     return items + lineage.status(nodes, context) or None
@@ -107,4 +119,6 @@ def sluice_lineage(manifest: Manifest, context: RunContext | None) -> Sequence[L
     """Online only: the consumer groups and applications Console sees reading each topic."""
     if context is None:
         return None
+    from sluice_conduktor import lineage
+
     return lineage.edges(manifest, context) or None

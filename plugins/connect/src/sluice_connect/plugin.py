@@ -1,4 +1,8 @@
-"""The hook implementations of sluice-connect (thin: the work is in compiler and planner)."""
+"""The hook implementations of sluice-connect (thin: the work is in compiler and planner).
+
+The online modules (and httpx) and the dev services are imported by the hooks that need them,
+so offline commands such as ``compile`` do not pay for loading them.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from sluice.plugin.api import (
     StatusItem,
 )
 from sluice.runtime import RunContext
-from sluice_connect import compiler, devstack, planner
+from sluice_connect import compiler
 from sluice_connect.config import ConnectConfig, ConnectorConfig, DeadLetterQueue
 
 
@@ -63,20 +67,26 @@ def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | 
 @hookimpl
 def sluice_probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | None:
     """The worker's version and its installed connector plugins."""
+    from sluice_connect import planner
+
     return planner.probe(runtime, timeout)
 
 
 @hookimpl
 def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[Change] | None:
     """Declared connector configs against one read of every live connector and its status."""
+    from sluice_connect import planner
+
     return planner.plan(artifacts, context) or None
 
 
 @hookimpl
 def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
     """Put one connector's config (secrets resolved now) and wait until it runs; or delete."""
-    if change.plugin != planner.PLUGIN:
+    if change.plugin != compiler.PLUGIN:
         return None
+    from sluice_connect import planner
+
     return planner.apply(change, context)
 
 
@@ -85,10 +95,14 @@ def sluice_status(
     nodes: Sequence[Node], artifacts: Sequence[Artifact], context: RunContext
 ) -> Sequence[StatusItem] | None:
     """Connector and task states, and the trace of what failed."""
+    from sluice_connect import planner
+
     return planner.status(nodes, artifacts, context) or None
 
 
 @hookimpl
 def sluice_dev_services() -> Sequence[DevService]:
     """``postgres`` (PostgreSQL from the system's packages) and ``connect`` (a Connect worker)."""
+    from sluice_connect import devstack
+
     return devstack.dev_services()

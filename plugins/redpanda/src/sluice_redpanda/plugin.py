@@ -1,7 +1,9 @@
 """The hook implementations of sluice-redpanda (thin: the work is in the modules they call).
 
 Transforms live in ``compiler`` and ``planner``, Redpanda Connect sinks in ``streams`` and
-``stream_plan``, SCRAM users in ``users``, topic-property checks in ``topics``.
+``stream_plan``, SCRAM users in ``users``, topic-property checks in ``topics``. The online
+modules (and httpx) are imported by the hooks that need them, so offline commands such as
+``compile`` do not pay for loading them.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from sluice.plugin.api import (
     StatusItem,
 )
 from sluice.runtime import RunContext
-from sluice_redpanda import compiler, planner, stream_plan, streams, topics, users
+from sluice_redpanda import compiler, streams, topics, users
 from sluice_redpanda.config import (
     CAPABILITIES,
     RedpandaConfig,
@@ -102,6 +104,8 @@ def sluice_secure(node: Node, context: CompileContext) -> Sequence[Artifact] | N
 @hookimpl
 def sluice_probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | None:
     """Admin API ready, brokers and versions, transforms enabled, Redpanda Connect ready."""
+    from sluice_redpanda import planner
+
     return planner.probe(runtime, timeout)
 
 
@@ -111,6 +115,8 @@ def sluice_plan(
 ) -> Sequence[Change | PlanWarning] | None:
     """Transforms, streams and users against the live cluster; topic configs Redpanda
     ignores are warned of."""
+    from sluice_redpanda import planner, stream_plan
+
     items: list[Change | PlanWarning] = list(planner.plan(artifacts, context))
     config = compiler.config_of(context.runtime)
     if config is not None:
@@ -124,6 +130,8 @@ def sluice_plan(
 @hookimpl
 def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
     """Deploy or delete a transform, put or delete a stream, create or delete a user."""
+    from sluice_redpanda import planner, stream_plan
+
     if change.plugin != compiler.PLUGIN:
         return None
     if change.kind == streams.KIND:
@@ -138,6 +146,8 @@ def sluice_status(
     nodes: Sequence[Node], artifacts: Sequence[Artifact], context: RunContext
 ) -> Sequence[StatusItem] | None:
     """Each transform and stream (running, drifted, missing ...) and each user."""
+    from sluice_redpanda import planner, stream_plan
+
     items = planner.status(nodes, artifacts, context) + stream_plan.status(
         nodes, artifacts, context
     )

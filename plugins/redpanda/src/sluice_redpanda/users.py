@@ -18,16 +18,19 @@ import json
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sluice.compiler import CompileContext
 from sluice.errors import ProjectError, ProjectErrors, RemoteError, SluiceError
 from sluice.nodes import Node
 from sluice.plugin.api import ApplyResult, Artifact, Change, PlanWarning, StatusItem
 from sluice.runtime import RunContext
-from sluice_redpanda.client import AdminClient
 from sluice_redpanda.config import RedpandaConfig
 from sluice_redpanda.locate import project_setting
 from sluice_redpanda.variables import has_reference
+
+if TYPE_CHECKING:
+    from sluice_redpanda.client import AdminClient
 
 PLUGIN = "redpanda"
 KIND = "user"
@@ -153,7 +156,7 @@ def plan(
     created = created_users(context, config.admin_url)
     if not own and not created and not config.users:
         return []
-    with AdminClient.from_config(config) as admin:
+    with _admin(config) as admin:
         live = set(admin.users())
     owners = context.manifest.artifact_owners
     if context.destroy:
@@ -207,7 +210,7 @@ def _delete(name: str, node: str | None, why: str) -> Change:
 
 def apply(change: Change, context: RunContext, config: RedpandaConfig) -> ApplyResult:
     name = str(change.payload["name"])
-    with AdminClient.from_config(config) as admin:
+    with _admin(config) as admin:
         if change.action == "create":
             password = config.users.get(name)
             if password is None:
@@ -234,7 +237,7 @@ def status(
     own = [a for a in artifacts if a.plugin == PLUGIN and a.kind == KIND]
     if not own:
         return []
-    with AdminClient.from_config(config) as admin:
+    with _admin(config) as admin:
         live = set(admin.users())
     created = created_users(context, config.admin_url)
     owners = context.manifest.artifact_owners
@@ -248,3 +251,10 @@ def status(
         )
         for a in own
     ]
+
+
+def _admin(config: RedpandaConfig) -> AdminClient:
+    # imported here: compile checks users too, and needs neither the client nor httpx
+    from sluice_redpanda.client import AdminClient
+
+    return AdminClient.from_config(config)
