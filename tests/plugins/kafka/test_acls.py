@@ -12,8 +12,7 @@ import pytest
 from sluice.errors import SluiceError
 from sluice.plugin.api import Artifact
 from sluice.project.schema import Access
-from sluice_kafka.acls import access_bindings, group_prefix
-from sluice_kafka.client import Binding
+from sluice_kafka.acls import Binding, access_bindings, group_prefix
 from sluice_kafka.planner import Owner, PlanInput, plan_changes
 from sluice_kafka.state import Record, spec_hash
 

@@ -102,7 +102,7 @@ def test_a_source_asks_plan_to_check_its_topic_exists(sluice_project):
 
 def _labels(project) -> dict[str, set[str]]:
     """acls.json as node -> the labels of its bindings."""
-    from sluice_kafka.client import Binding
+    from sluice_kafka.acls import Binding
 
     acls = json.loads((project.path / "target" / "kafka" / "acls.json").read_text())
     return {a["node"]: {Binding.from_spec(b).label() for b in a["bindings"]} for a in acls}

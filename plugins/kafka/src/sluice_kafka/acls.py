@@ -19,7 +19,8 @@ the jobs' group prefix): the planner treats the bindings of the whole project as
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from sluice.compiler import CompileContext
 from sluice.naming import connector_group, job_prefix
@@ -27,13 +28,55 @@ from sluice.nodes import Node
 from sluice.plugin.api import Artifact
 from sluice.project import Project
 from sluice.project.schema import Access
-from sluice_kafka.client import Binding
 from sluice_kafka.config import KafkaConfig
 
 PLUGIN = "kafka"
 GROUP_SEPARATOR = "."
 READ = ("READ", "DESCRIBE")
 WRITE = ("WRITE", "DESCRIBE")
+
+
+@dataclass(frozen=True, order=True)
+class Binding:
+    """One ACL binding as a hashable value: the 7-tuple Kafka stores."""
+
+    resource_type: str
+    resource_name: str
+    pattern_type: str
+    principal: str
+    host: str
+    operation: str
+    permission: str
+
+    @classmethod
+    def from_spec(cls, spec: Mapping[str, str]) -> Binding:
+        return cls(
+            spec["resource_type"],
+            spec["resource_name"],
+            spec["pattern_type"],
+            spec["principal"],
+            spec["host"],
+            spec["operation"],
+            spec["permission"],
+        )
+
+    def to_spec(self) -> dict[str, str]:
+        return {
+            "resource_type": self.resource_type,
+            "resource_name": self.resource_name,
+            "pattern_type": self.pattern_type,
+            "principal": self.principal,
+            "host": self.host,
+            "operation": self.operation,
+            "permission": self.permission,
+        }
+
+    def label(self) -> str:
+        """``User:alice READ topic orders``; a prefix ends in ``*`` (``group alice.*``)."""
+        star = "*" if self.pattern_type == "PREFIXED" else ""
+        resource = f"{self.resource_type.lower()} {self.resource_name}{star}"
+        verb = "" if self.permission == "ALLOW" else f" {self.permission}"
+        return f"{self.principal} {self.operation}{verb} {resource}"
 
 
 def acl_artifact(node: Node, context: CompileContext) -> Artifact | None:

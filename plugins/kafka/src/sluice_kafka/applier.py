@@ -8,7 +8,8 @@ from typing import Any
 
 from sluice.errors import RemoteError
 from sluice.plugin.api import ApplyResult, Change
-from sluice_kafka.client import Binding, KafkaAdmin
+from sluice_kafka.acls import Binding
+from sluice_kafka.client import KafkaAdmin
 from sluice_kafka.registry import RegistryClient
 from sluice_kafka.schemas import schema_text
 from sluice_kafka.state import StateStore

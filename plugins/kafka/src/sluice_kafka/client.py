@@ -39,6 +39,7 @@ from confluent_kafka.admin import (
 from sluice.errors import RemoteError
 from sluice.memory import collector_paused
 from sluice.runtime import kafka_client_settings
+from sluice_kafka.acls import Binding
 from sluice_kafka.config import KafkaConfig
 
 DEFAULT_TIMEOUT = 30.0
@@ -72,82 +73,41 @@ class LiveTopic:
     overridden: frozenset[str] = field(default_factory=frozenset)
 
 
-@dataclass(frozen=True, order=True)
-class Binding:
-    """One ACL binding as a hashable value: the 7-tuple Kafka stores."""
+def _acl(binding: Binding) -> AclBinding:
+    return AclBinding(
+        ResourceType[binding.resource_type],
+        binding.resource_name,
+        ResourcePatternType[binding.pattern_type],
+        binding.principal,
+        binding.host,
+        AclOperation[binding.operation],
+        AclPermissionType[binding.permission],
+    )
 
-    resource_type: str
-    resource_name: str
-    pattern_type: str
-    principal: str
-    host: str
-    operation: str
-    permission: str
 
-    @classmethod
-    def from_spec(cls, spec: Mapping[str, str]) -> Binding:
-        return cls(
-            spec["resource_type"],
-            spec["resource_name"],
-            spec["pattern_type"],
-            spec["principal"],
-            spec["host"],
-            spec["operation"],
-            spec["permission"],
-        )
+def _acl_filter(binding: Binding) -> AclBindingFilter:
+    """A filter that matches exactly ``binding`` and nothing else."""
+    return AclBindingFilter(
+        ResourceType[binding.resource_type],
+        binding.resource_name,
+        ResourcePatternType[binding.pattern_type],
+        binding.principal,
+        binding.host,
+        AclOperation[binding.operation],
+        AclPermissionType[binding.permission],
+    )
 
-    def to_spec(self) -> dict[str, str]:
-        return {
-            "resource_type": self.resource_type,
-            "resource_name": self.resource_name,
-            "pattern_type": self.pattern_type,
-            "principal": self.principal,
-            "host": self.host,
-            "operation": self.operation,
-            "permission": self.permission,
-        }
 
-    def to_kafka(self) -> AclBinding:
-        return AclBinding(
-            ResourceType[self.resource_type],
-            self.resource_name,
-            ResourcePatternType[self.pattern_type],
-            self.principal,
-            self.host,
-            AclOperation[self.operation],
-            AclPermissionType[self.permission],
-        )
-
-    def to_filter(self) -> AclBindingFilter:
-        """A filter that matches exactly this binding and nothing else."""
-        return AclBindingFilter(
-            ResourceType[self.resource_type],
-            self.resource_name,
-            ResourcePatternType[self.pattern_type],
-            self.principal,
-            self.host,
-            AclOperation[self.operation],
-            AclPermissionType[self.permission],
-        )
-
-    def label(self) -> str:
-        """``User:alice READ topic orders``; a prefix ends in ``*`` (``group alice.*``)."""
-        star = "*" if self.pattern_type == "PREFIXED" else ""
-        resource = f"{self.resource_type.lower()} {self.resource_name}{star}"
-        verb = "" if self.permission == "ALLOW" else f" {self.permission}"
-        return f"{self.principal} {self.operation}{verb} {resource}"
-
-    @classmethod
-    def from_kafka(cls, binding: AclBinding) -> Binding:
-        return cls(
-            _enum_name(binding.restype),
-            binding.name,
-            _enum_name(binding.resource_pattern_type),
-            binding.principal,
-            binding.host,
-            _enum_name(binding.operation),
-            _enum_name(binding.permission_type),
-        )
+def _binding(acl: AclBinding) -> Binding:
+    return Binding(
+        _enum_name(acl.restype),
+        acl.name,
+        _enum_name(acl.resource_pattern_type),
+        acl.principal,
+        acl.host,
+        _enum_name(acl.operation),
+        _enum_name(acl.permission_type),
+    )
 
 
 def _enum_name(value: Any) -> str:
@@ -402,7 +362,7 @@ class KafkaAdmin:
                 f"describing ACLs failed: {_text(exc)}",
                 hint="the principal sluice uses needs DESCRIBE on the cluster",
             ) from exc
-        return {Binding.from_kafka(b) for b in found}
+        return {_binding(b) for b in found}
 
     def create_bindings(self, bindings: Iterable[Binding]) -> dict[Binding, str | None]:
         """Create ``bindings`` in one request: binding -> None when created, else the error."""
@@ -411,14 +371,11 @@ class KafkaAdmin:
             return {}
         try:
             futures = self.admin.create_acls(
-                [b.to_kafka() for b in wanted], request_timeout=self.timeout
+                [_acl(b) for b in wanted], request_timeout=self.timeout
             )
         except KafkaException as exc:
             raise self._unreachable(exc) from exc
-        return {
-            Binding.from_kafka(key): _failure(future, "create ACL")
-            for key, future in futures.items()
-        }
+        return {_binding(key): _failure(future, "create ACL") for key, future in futures.items()}
 
     def delete_bindings(self, bindings: Iterable[Binding]) -> dict[Binding, str | None]:
         """Delete ``bindings`` (each by an exact filter) in one request: binding -> None when
@@ -428,14 +385,11 @@ class KafkaAdmin:
             return {}
         try:
             futures = self.admin.delete_acls(
-                [b.to_filter() for b in doomed], request_timeout=self.timeout
+                [_acl_filter(b) for b in doomed], request_timeout=self.timeout
             )
         except KafkaException as exc:
             raise self._unreachable(exc) from exc
-        return {
-            Binding.from_kafka(key): _failure(future, "delete ACL")
-            for key, future in futures.items()
-        }
+        return {_binding(key): _failure(future, "delete ACL") for key, future in futures.items()}
 
     # -- consumer groups ----------------------------------------------------------------------
 

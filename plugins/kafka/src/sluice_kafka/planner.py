@@ -15,7 +15,8 @@ from typing import Any
 
 from sluice.errors import Location, ProjectErrors, SluiceError
 from sluice.plugin.api import Artifact, Change
-from sluice_kafka.client import Binding, LiveTopic
+from sluice_kafka.acls import Binding
+from sluice_kafka.client import LiveTopic
 from sluice_kafka.schema_planner import Checker, LiveSubject, plan_schema, source_mismatches
 from sluice_kafka.state import Record, spec_hash
 

@@ -1,13 +1,15 @@
 """The hook implementations of sluice-kafka (thin: each hands over to a module).
 
-Offline work is in :mod:`config` and :mod:`compiler`; online work goes through one
-:class:`~sluice_kafka.run.KafkaRun` per run (planner, applier, state, status).
+Offline work is in :mod:`config`, :mod:`compiler` and :mod:`acls`; online work goes through one
+:class:`~sluice_kafka.run.KafkaRun` per run (planner, applier, state, status). The online
+modules (and confluent-kafka) are imported by the hooks that go online, so offline commands
+such as ``compile`` do not pay for loading them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sluice.compiler import CompileContext
 from sluice.nodes import Node
@@ -24,10 +26,13 @@ from sluice.plugin.api import (
     StatusItem,
     TestResult,
 )
+from sluice.resolve import STANDARD_TEST_TYPES
 from sluice.runtime import RunContext
-from sluice_kafka import acls, compiler, devstack, sample_test, schema_test, status, watch
+from sluice_kafka import acls, compiler, devstack
 from sluice_kafka.config import KafkaConfig, SchemaRegistryConfig, SchemaSettings
-from sluice_kafka.run import KafkaRun
+
+if TYPE_CHECKING:
+    from sluice_kafka.run import KafkaRun
 
 
 @hookimpl
@@ -55,6 +60,8 @@ def sluice_config_sections() -> Sequence[ConfigSection]:
 @hookimpl
 def sluice_probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | None:
     """Cluster id and brokers, whether ACLs are enabled, whether the registry answers."""
+    from sluice_kafka import status
+
     return status.probe(runtime, timeout)
 
 
@@ -101,14 +108,14 @@ def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[
     """Topics, source checks and ACLs against one batched describe of the cluster; registry
     subjects (a changed schema is checked for compatibility first, a subject whose model left
     is deleted with ``--prune``)."""
-    run = KafkaRun.of(context)
+    run = _run(context)
     return run.plan(artifacts) if run else None
 
 
 @hookimpl
 def sluice_apply_started(context: RunContext) -> None:
     """Take the lock of this project and environment in the state topic."""
-    run = KafkaRun.of(context)
+    run = _run(context)
     if run is not None:
         run.started()
 
@@ -117,7 +124,7 @@ def sluice_apply_started(context: RunContext) -> None:
 def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
     """Create, alter or delete one topic or set of ACL bindings, register or delete a
     subject, then record it."""
-    run = KafkaRun.of(context)
+    run = _run(context)
     if change.plugin != compiler.PLUGIN or run is None:
         return None
     return run.apply(change)
@@ -129,7 +136,7 @@ def sluice_apply_batch(
 ) -> Sequence[ApplyResult] | None:
     """Topic creates of one step go to the brokers in one request, their ACL bindings in one
     request per kind (create, delete)."""
-    run = KafkaRun.of(context)
+    run = _run(context)
     if run is None or any(c.plugin != compiler.PLUGIN for c in changes):
         return None
     return run.apply_batch(changes)
@@ -138,7 +145,7 @@ def sluice_apply_batch(
 @hookimpl
 def sluice_apply_finished(context: RunContext, results: Sequence[ApplyResult]) -> None:
     """Release the lock (after a failure too)."""
-    run = KafkaRun.of(context)
+    run = _run(context)
     if run is not None:
         run.finished()
 
@@ -148,7 +155,7 @@ def sluice_status(
     nodes: Sequence[Node], artifacts: Sequence[Artifact], context: RunContext
 ) -> Sequence[StatusItem] | None:
     """Topics (exists, partitions, drift) and the lag of exposures' consumer groups."""
-    run = KafkaRun.of(context)
+    run = _run(context)
     return run.status(nodes, artifacts) if run else None
 
 
@@ -157,13 +164,15 @@ def sluice_test_types() -> Sequence[str]:
     """``sample``: check assertions on a bounded sample of a topic (JSON or Avro);
     ``schema``: the registry's subjects of a node match its declared columns;
     ``continuous``: under ``sluice test --watch``, check the records arriving meanwhile."""
-    return [sample_test.TEST_TYPE, schema_test.TEST_TYPE, watch.TEST_TYPE]
+    return list(STANDARD_TEST_TYPES)
 
 
 @hookimpl
 def sluice_run_test(test: Node, context: RunContext) -> TestResult | None:
     """Sample tests of nodes whose topic is on ``runtime.kafka``; schema tests against
     ``runtime.schema_registry``; continuous tests while ``sluice test --watch`` runs."""
+    from sluice_kafka import sample_test, schema_test, watch
+
     return (
         sample_test.run(test, context) or schema_test.run(test, context) or watch.run(test, context)
     )
@@ -172,5 +181,12 @@ def sluice_run_test(test: Node, context: RunContext) -> TestResult | None:
 @hookimpl
 def sluice_lineage(manifest: Any, context: RunContext | None) -> Sequence[LineageEdge] | None:
     """Online only: which consumer groups read which topics."""
-    run = KafkaRun.of(context) if context is not None else None
+    run = _run(context) if context is not None else None
     return run.lineage() if run else None
+
+
+def _run(context: RunContext) -> KafkaRun | None:
+    """This run's :class:`KafkaRun` (None without ``runtime.kafka``)."""
+    from sluice_kafka.run import KafkaRun
+
+    return KafkaRun.of(context)
