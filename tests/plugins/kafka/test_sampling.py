@@ -24,7 +24,8 @@ from sluice_kafka.assertions import (
     compile_expression,
     parse_time,
 )
-from sluice_kafka.sample_test import Decoded, bounds_of, decode_json, evaluate
+from sluice_kafka.json_records import JsonColumns
+from sluice_kafka.sample_test import Decoded, Decoder, bounds_of, decode_json, decoder_for, evaluate
 from sluice_kafka.sampling import Sample
 
 NOW = 1_700_000_000_000
@@ -50,6 +51,25 @@ def test_not_null_names_null_and_missing_columns() -> None:
         "2: id is missing",
     ]
     assert reasons({"not_null": {"columns": "name"}}, rows) == []
+
+
+def test_accepted_values_keeps_booleans_apart_from_one_and_zero_among_accepted_values() -> None:
+    rows = [{"s": 1}, {"s": True}, {"s": 0.0}, {"s": False}]
+    assert reasons({"accepted_values": {"column": "s", "values": [1, 0]}}, rows) == [
+        "1: s = true is not one of [1, 0]",
+        "3: s = false is not one of [1, 0]",
+    ]
+
+
+def test_range_looks_at_every_record_past_a_nan() -> None:
+    rows = [{"n": float("nan")}, {"n": 5}, {"n": 20}, {"n": True}]
+    assert reasons({"range": {"column": "n", "min": 0, "max": 10}}, rows) == [
+        "2: n = 20 is above the maximum 10",
+        "3: n = true is not a number",
+    ]
+    assert reasons({"range": {"column": "n", "max": 10}}, [{"n": 5}, {"n": 10.5}]) == [
+        "1: n = 10.5 is above the maximum 10"
+    ]
 
 
 def test_accepted_values_skips_nulls_and_keeps_booleans_apart() -> None:
@@ -326,9 +346,12 @@ def sample_of(*values: Any) -> Sample:
     return Sample("shop.orders", messages, {0: (0, 10), 1: (0, 10)})
 
 
-def evaluated(sample: Sample, checks: list[tuple[str, Check]], batch: int = 0) -> api.TestResult:
-    """The result of ``sample``, its records decoded in batches of ``batch`` (0: all at once)."""
-    decoded = Decoded(decode_json)
+def evaluated(
+    sample: Sample, checks: list[tuple[str, Check]], batch: int = 0, decode: Decoder | None = None
+) -> api.TestResult:
+    """The result of ``sample``, its records decoded in batches of ``batch`` (0: all at once),
+    by ``decode`` (by default the decoder a test with these checks uses)."""
+    decoded = Decoded(decode or decoder_for("json", None, checks))
     step = batch or max(1, len(sample.messages))
     for start in range(0, len(sample.messages), step):
         decoded.add(sample.messages[start : start + step])
@@ -455,3 +478,85 @@ def test_avro_logical_types() -> None:
     raw.extend((-1234).to_bytes(2, "big", signed=True))
     value = reader(avro._Buffer(bytes(raw)))
     assert value == {"at": datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC), "d": Decimal("-12.34")}
+
+
+# -- decoding only the columns the checks read ------------------------------------------------------
+
+COLUMN_CHECKS = [
+    build({"not_null": {"columns": ["id"]}}),
+    build({"range": {"column": "n", "min": 0, "max": 10}}),
+    build({"accepted_values": {"column": "s", "values": ["a", "b"]}}),
+    build({"row_count": {"min": 1}}),
+]
+
+
+def test_json_records_are_decoded_in_the_columns_the_checks_read_when_they_all_read_columns() -> (
+    None
+):
+    decode = decoder_for("json", None, COLUMN_CHECKS)
+    assert isinstance(decode, JsonColumns) and decode.columns == ("id", "n", "s")
+    expression = build({"expression": {"sql": "n > 0"}})  # reads whole records
+    assert decoder_for("json", None, [*COLUMN_CHECKS, expression]) is decode_json
+    nested = build({"not_null": {"columns": ["a.b"]}})  # a.b: a column, or b of a
+    assert decoder_for("json", None, [nested]) is decode_json
+    assert decoder_for(None, None, []) is decode_json
+
+
+ODD_RECORDS = [
+    {"id": 1, "n": 1, "s": "a", "other": [1, {"x": "y"}]},
+    {"id": None, "n": 11, "s": "c"},
+    {"n": "x", "s": True},  # id missing, n not a number, s a boolean
+    b'{"id": 1, "n": 1, "s": "a", "other": "\xff"}',  # not UTF-8 in a column not read
+    b'{"id": 1, "n": 1, "s": "a", "other": "\\ud800"}',  # a lone surrogate
+    b'{"id": 1, "n": 1, "s": "a", "other": [1, }',  # not JSON where no check reads
+    b'{"id": 1, "n": 1e999}',  # a number beyond the double range in a column read
+    b'{"id": 1, "n": 1, "id": null}',  # the last of two is the column
+    b'{"id": 1, "\\u006e": 12}',  # an escaped name
+    b"[1, 2]",
+    b'"text"',
+    b"",
+    b"null",  # no record, as a tombstone
+    None,
+    {"id": 1, "n": 2, "s": "b"},
+    '{"id": "\u00e9t\u00e9", "n": 1, "s": "a"}'.encode(),  # UTF-8 beyond ASCII
+]
+
+
+def test_decoding_only_the_columns_read_gives_every_record_the_same_result() -> None:
+    sample = sample_of(*ODD_RECORDS)
+    partial = evaluated(sample, COLUMN_CHECKS, 4)
+    assert partial == evaluated(sample, COLUMN_CHECKS, 4, decode_json)
+    assert partial.failures == 15
+    reasons = [(d["offset"] * 2 + d["partition"], d["reason"]) for d in partial.details]
+    assert [i for i, reason in reasons if reason.startswith("not JSON: ")] == [3, 4, 5, 6, 11]
+    assert (9, "the value is list, not a record") in reasons
+    assert (10, "the value is str, not a record") in reasons
+    assert (8, "n = 12 is above the maximum 10") in reasons
+    assert (7, "id is null") in reasons
+    assert (2, "id is missing") in reasons
+
+
+def test_json_columns_differs_from_orjson_only_on_numbers_beyond_its_limits() -> None:
+    decode = JsonColumns(["id"])
+    # a number beyond the double range: orjson refuses the record, even where no check reads;
+    # JsonColumns only where a check reads
+    values, problems = decode([b'{"id": 1, "other": 1e999}', b'{"id": 1e999}'])
+    assert [decode.readers["id"](values[0]), values[1]] == [1, None]
+    assert list(problems) == [1] and problems[1].startswith("not JSON: ")
+    assert list(decode_json([b'{"id": 1, "other": 1e999}'])[1]) == [0]
+    # an integer beyond 64 bits is read exactly, where orjson rounds it to a double
+    (row,), _ = decode([b'{"id": 123456789012345678901234567890}'])
+    assert decode.readers["id"](row) == 123456789012345678901234567890
+    assert decode_json([b'{"id": 123456789012345678901234567890}'])[0] == [
+        {"id": 1.2345678901234568e29}
+    ]
+
+
+def test_a_record_of_some_columns_is_shown_whole_with_its_hidden_columns_masked() -> None:
+    checks = [build({"not_null": {"columns": ["id"]}})]
+    raw = [FakeMessage(0, 0, b'{"id": null, "card": "4111111111111111", "n": 1}')]
+    decoded = Decoded.of(raw, decoder_for("json", None, checks))
+    assert isinstance(decoded.decode, JsonColumns)
+    result = evaluate("test.t", sample_of(), checks, decoded, NOW, frozenset({"card"}))
+    (detail,) = result.details
+    assert detail["value"] == '{"id": null, "card": "***", "n": 1}'

@@ -62,13 +62,18 @@ class Violation:
 class SampleView:
     """What the checks see: the decoded values (None for a tombstone), each record's Kafka
     timestamp in epoch ms, the time of the run, how to name a record in a reason, and the
-    columns whose values a reason must not quote."""
+    columns whose values a reason must not quote.
+
+    The values are records (mappings), or, when only some columns were decoded, rows that
+    ``readers`` (column -> how to read it from a row) read; then only the checks that read
+    columns (a :attr:`Check.reads`) can see them."""
 
     values: Sequence[Any]
     timestamps: Sequence[int | None] = ()
     now_ms: int = 0
     where: Callable[[int], str] = field(default=lambda i: f"record {i}")
     hidden: frozenset[str] = frozenset()
+    readers: Mapping[str, Callable[[Any], Any]] | None = None
     _columns: dict[str, list[Any]] = field(default_factory=dict, repr=False)
 
     def hides(self, column: str) -> bool:
@@ -83,26 +88,43 @@ class SampleView:
 
     def column(self, name: str) -> list[Any]:
         """The values of one column, record by record (read once, shared by the checks):
-        :data:`_MISSING` where a record lacks it, :data:`_SKIP` for records that are not
+        :data:`MISSING` where a record lacks it, :data:`_SKIP` for records that are not
         records (tombstones)."""
         found = self._columns.get(name)
         if found is None:
-            if "." in name:
+            if self.readers is not None:  # rows of the columns read
+                read = self.readers[name]
+                try:  # rows only, the common case
+                    found = list(map(read, self.values))
+                except AttributeError:  # and None for tombstones
+                    found = [_SKIP if r is None else read(r) for r in self.values]
+            elif "." in name:
                 read = getter(name)
                 found = [read(r) if isinstance(r, Mapping) else _SKIP for r in self.values]
             else:
                 try:  # decoded values are dicts or None: the fast path
-                    found = [_SKIP if r is None else r.get(name, _MISSING) for r in self.values]
+                    found = [_SKIP if r is None else r.get(name, MISSING) for r in self.values]
                 except AttributeError:
                     found = [
-                        r.get(name, _MISSING) if isinstance(r, Mapping) else _SKIP
+                        r.get(name, MISSING) if isinstance(r, Mapping) else _SKIP
                         for r in self.values
                     ]
             self._columns[name] = found
         return found
 
 
-Check = Callable[[SampleView], list[Violation]]
+@dataclass(frozen=True)
+class Check:
+    """One assertion's check: called with a :class:`SampleView`, it returns the violations.
+    ``reads`` names the columns it reads (with :meth:`SampleView.column`; none for a check of
+    Kafka timestamps or of the count), or is None when it reads whole records; a decoder may
+    then decode only the columns the checks read."""
+
+    run: Callable[[SampleView], list[Violation]]
+    reads: frozenset[str] | None = None
+
+    def __call__(self, view: SampleView) -> list[Violation]:
+        return self.run(view)
 
 
 def build(assertion: Mapping[str, Any]) -> tuple[str, Check]:
@@ -118,8 +140,7 @@ def build(assertion: Mapping[str, Any]) -> tuple[str, Check]:
         parsed = model.model_validate(args if args is not None else {})
     except ValidationError as exc:
         raise CheckError(f"{kind}: {exc.errors()[0]['msg']}") from None
-    label, check = maker(parsed)
-    return label, check
+    return maker(parsed)
 
 
 # -- values -------------------------------------------------------------------------------------
@@ -138,16 +159,17 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-_MISSING = object()
+MISSING = object()
 _SKIP = object()  # a record without columns (tombstone)
+_NULLS = {type(None), type(MISSING)}  # the types of a null, a missing value (and _SKIP)
 
 
 def getter(column: str) -> Callable[[Any], Any]:
     """Read ``column`` of a decoded record; ``a.b`` reads field b of a nested record a when
-    the record has no column named ``a.b``. Missing columns read as :data:`_MISSING`."""
+    the record has no column named ``a.b``. Missing columns read as :data:`MISSING`."""
     parts = column.split(".")
     if len(parts) == 1:
-        return lambda record: record.get(column, _MISSING)
+        return lambda record: record.get(column, MISSING)
 
     def nested(record: Any) -> Any:
         if column in record:
@@ -155,7 +177,7 @@ def getter(column: str) -> Callable[[Any], Any]:
         value = record
         for part in parts:
             if not isinstance(value, Mapping) or part not in value:
-                return _MISSING
+                return MISSING
             value = value[part]
         return value
 
@@ -180,12 +202,14 @@ def _not_null(spec: schema.NotNull) -> tuple[str, Check]:
         found = []
         for column in spec.columns:
             values = view.column(column)
-            for i in [i for i, v in enumerate(values) if v is None or v is _MISSING]:
-                word = "missing" if values[i] is _MISSING else "null"
+            if _NULLS.isdisjoint(map(type, values)):  # the common case, at C speed
+                continue
+            for i in [i for i, v in enumerate(values) if v is None or v is MISSING]:
+                word = "missing" if values[i] is MISSING else "null"
                 found.append(Violation(i, label, f"{column} is {word}"))
         return found
 
-    return label, check
+    return label, Check(check, frozenset(spec.columns))
 
 
 def _hashable(value: Any) -> Any:
@@ -207,28 +231,34 @@ def _accepted_values(spec: schema.AcceptedValues) -> tuple[str, Check]:
     def check(view: SampleView) -> list[Violation]:
         values = view.column(spec.column)
         try:
+            # the common case, at C speed: few distinct values, all accepted, none a boolean
+            # (a set keeps one of 1 and True: none may equal a boolean)
+            distinct = set(values) - {MISSING, _SKIP}
+            if distinct <= plain and distinct.isdisjoint((True, False)):
+                return []
             suspects = [
                 i
                 for i, v in enumerate(values)
                 if v not in plain or v.__class__ is bool
-                if v is not _MISSING and v is not _SKIP
+                if v is not MISSING and v is not _SKIP
             ]
         except TypeError:  # an unhashable value (object, array): look at every record
             suspects = list(range(len(values)))
         found = []
         for i in suspects:
             value = values[i]
-            if value is None or value is _MISSING or value is _SKIP:
+            if value is None or value is MISSING or value is _SKIP:
                 continue
             if _hashable(value) not in accepted:
                 reason = f"{spec.column} = {view.shown(spec.column, value)} is not one of {listing}"
                 found.append(Violation(i, label, reason))
         return found
 
-    return label, check
+    return label, Check(check, frozenset([spec.column]))
 
 
 _NUMBERS = (int, float, Decimal)
+_NUMBER_TYPES = set(_NUMBERS)
 
 
 def _range(spec: schema.Range) -> tuple[str, Check]:
@@ -240,19 +270,24 @@ def _range(spec: schema.Range) -> tuple[str, Check]:
 
     def check(view: SampleView) -> list[Violation]:
         values = view.column(spec.column)
+        # the common case, at C speed: numbers only, the least and the greatest in range (a
+        # NaN taken for the least fails this, and the records are looked at one by one)
+        numbers = bool(values) and set(map(type, values)) <= _NUMBER_TYPES
+        if numbers and low <= min(values) and max(values) <= high:
+            return []
         try:
             suspects = [
                 i
                 for i, v in enumerate(values)
                 if v.__class__ not in _NUMBERS or not low <= v <= high
-                if v is not None and v is not _MISSING and v is not _SKIP
+                if v is not None and v is not MISSING and v is not _SKIP
             ]
         except TypeError:
             suspects = list(range(len(values)))
         found = []
         for i in suspects:
             value = values[i]
-            if value is None or value is _MISSING or value is _SKIP:
+            if value is None or value is MISSING or value is _SKIP:
                 continue
             shown = view.shown(spec.column, value)
             if not _is_number(value):
@@ -266,7 +301,7 @@ def _range(spec: schema.Range) -> tuple[str, Check]:
             found.append(Violation(i, label, reason))
         return found
 
-    return label, check
+    return label, Check(check, frozenset([spec.column]))
 
 
 def _unique(spec: schema.Unique) -> tuple[str, Check]:
@@ -279,9 +314,9 @@ def _unique(spec: schema.Unique) -> tuple[str, Check]:
         found = []
         for i, record in _records(view):
             values = [read(record) for read in reads]
-            if all(v is None or v is _MISSING for v in values):
+            if all(v is None or v is MISSING for v in values):
                 continue
-            key = tuple(_hashable(None if v is _MISSING else v) for v in values)
+            key = tuple(_hashable(None if v is MISSING else v) for v in values)
             first = seen.setdefault(key, i)
             if first != i:
                 pairs = zip(spec.columns, values, strict=True)
@@ -291,7 +326,7 @@ def _unique(spec: schema.Unique) -> tuple[str, Check]:
                 found.append(Violation(i, label, reason))
         return found
 
-    return label, check
+    return label, Check(check)  # whole records
 
 
 def _matches(spec: schema.Matches) -> tuple[str, Check]:
@@ -308,7 +343,7 @@ def _matches(spec: schema.Matches) -> tuple[str, Check]:
         found = []
         for i, record in _records(view):
             value = read(record)
-            if value is None or value is _MISSING:
+            if value is None or value is MISSING:
                 continue
             if not isinstance(value, str):
                 reason = f"{spec.column} = {view.shown(spec.column, value)} is not a string"
@@ -320,7 +355,7 @@ def _matches(spec: schema.Matches) -> tuple[str, Check]:
             found.append(Violation(i, label, reason))
         return found
 
-    return label, check
+    return label, Check(check)  # whole records
 
 
 def _integer(bits: int) -> Callable[[Any], bool]:
@@ -404,14 +439,14 @@ def _accepted_types(spec: schema.AcceptedTypes) -> tuple[str, Check]:
         for column, type_text, read, fits in checks:
             for i, record in _records(view):
                 value = read(record)
-                if value is None or value is _MISSING or fits(value):
+                if value is None or value is MISSING or fits(value):
                     continue
                 shown = view.shown(column, value)
                 reason = f"{column} = {shown} is {_kind(value)}, not {type_text}"
                 found.append(Violation(i, label, reason))
         return found
 
-    return label, check
+    return label, Check(check)  # whole records
 
 
 def _kind(value: Any) -> str:
@@ -497,7 +532,7 @@ def _freshness(spec: schema.Freshness) -> tuple[str, Check]:
         )
         return [Violation(index, label, reason)]
 
-    return label, check
+    return label, Check(check, None if read else frozenset())  # Kafka timestamps: no column
 
 
 def _row_count(spec: schema.RowCount) -> tuple[str, Check]:
@@ -515,7 +550,7 @@ def _row_count(spec: schema.RowCount) -> tuple[str, Check]:
             return []
         return [Violation(None, label, reason)]
 
-    return label, check
+    return label, Check(check, frozenset())
 
 
 def _expression(spec: schema.Expression) -> tuple[str, Check]:
@@ -543,7 +578,7 @@ def _expression(spec: schema.Expression) -> tuple[str, Check]:
                 found.append(Violation(i, label, f"gives {value}, not a boolean: {shown}"))
         return found
 
-    return label, check
+    return label, Check(check)  # whole records
 
 
 _MAKERS: dict[str, Callable[[Any], tuple[str, Check]]] = {
@@ -824,7 +859,7 @@ class _Compiler:
 
         def value(record: Mapping[str, Any]) -> Any:
             found = read(record)
-            return None if found is _MISSING else found
+            return None if found is MISSING else found
 
         if len(names) == 1:
             name = names[0]

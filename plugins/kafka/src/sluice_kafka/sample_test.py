@@ -3,11 +3,13 @@
 The test's node (a source or a model) names the topic (``node.topic``) and its format. The
 sample is read by :mod:`sampling` and decoded (JSON, or Avro in the registry's wire format)
 batch by batch while it is read (:class:`Decoded`), then the checks of :mod:`assertions` see
-the whole sample. The result counts one failure per record and assertion it breaks; its
-details list the offending records (partition, offset, value cut to 200 characters,
-assertion, reason), at most :data:`MAX_DETAILS` of them, and its message names the first few,
-so a JUnit report (which carries only the message) shows them too. Columns classified
-sensitive (or computed from one) are shown as ``"***"`` in values and reasons.
+the whole sample; when every check reads columns, only those are decoded
+(:class:`~sluice_kafka.json_records.JsonColumns`). The result counts one failure per record
+and assertion it breaks; its details list the offending records (partition, offset, value
+cut to 200 characters, assertion, reason), at most :data:`MAX_DETAILS` of them, and its
+message names the first few, so a JUnit report (which carries only the message) shows them
+too. Columns classified sensitive (or computed from one) are shown as ``"***"`` in values
+and reasons.
 
 :func:`prepare`, :class:`Decoded` and :class:`Findings` serve ``sluice test --watch`` too
 (:mod:`watch`).
@@ -32,6 +34,7 @@ from sluice_kafka import avro
 from sluice_kafka.assertions import Check, CheckError, SampleView, Violation, build
 from sluice_kafka.client import client_config
 from sluice_kafka.config import KafkaConfig, SchemaRegistryConfig
+from sluice_kafka.json_records import JsonColumns, decode_json
 from sluice_kafka.sampling import Bounds, Sample, read_sample
 
 TEST_TYPE = "sample"
@@ -47,20 +50,35 @@ def run(test: Node, context: RunContext) -> TestResult | None:
     reader = prepare(test, context)
     if not isinstance(reader, Reader):
         return reader
-    uid, node = test.unique_id, reader.node
-    assert node.topic is not None  # prepare() checked it
+    assert reader.node.topic is not None  # prepare() checked it
     timeout = parse_duration_ms(test.spec.sample.timeout) / 1000
+    bounds = bounds_of(test.spec.sample)
+    return check_sample(test.unique_id, reader, reader.node.topic, bounds, timeout)
+
+
+def check_sample(
+    uid: str, reader: Reader, topic: str, bounds: Bounds, timeout: float
+) -> TestResult:
+    """Read the sample of ``topic`` and check it. The cyclic collector stays paused until the
+    sample is dropped (with the frame of :func:`_read_and_check`): resumed before, its first
+    collection would walk every message of the sample."""
+    with collector_paused():
+        return _read_and_check(uid, reader, topic, bounds, timeout)
+
+
+def _read_and_check(
+    uid: str, reader: Reader, topic: str, bounds: Bounds, timeout: float
+) -> TestResult:
     now_ms = int(time.time() * 1000)
     decoded = Decoded(reader.decode)
-    bounds = bounds_of(test.spec.sample)
     try:
-        sample = read_sample(reader.config, node.topic, bounds, timeout, now_ms, decoded.add)
+        sample = read_sample(reader.config, topic, bounds, timeout, now_ms, decoded.add)
     except SluiceError as exc:
         return TestResult(uid, "error", exc.render())
     if not sample.complete:
         message = (
             f"read {sample.expected - sample.missing} of the {sample.expected} records of "
-            f"'{node.topic}' within {timeout:g}s; raise the test's sample: {{timeout: ...}}"
+            f"'{topic}' within {timeout:g}s; raise the test's sample: {{timeout: ...}}"
         )
         return TestResult(uid, "error", message)
     try:
@@ -100,7 +118,7 @@ def prepare(test: Node, context: RunContext) -> Reader | TestResult | None:
     registry = context.runtime.get("schema_registry")
     try:
         decode = decoder_for(
-            node.format, registry if isinstance(registry, SchemaRegistryConfig) else None
+            node.format, registry if isinstance(registry, SchemaRegistryConfig) else None, checks
         )
     except SluiceError as exc:
         return TestResult(uid, "error", exc.render())
@@ -122,8 +140,14 @@ def bounds_of(spec: Any) -> Bounds:
 Decoder = Callable[[Sequence[bytes | None]], tuple[list[Any], dict[int, str]]]
 
 
-def decoder_for(fmt: str | None, registry: SchemaRegistryConfig | None) -> Decoder:
-    """Bytes -> values, and the index -> reason of each record that could not be decoded."""
+def decoder_for(
+    fmt: str | None,
+    registry: SchemaRegistryConfig | None,
+    checks: Sequence[tuple[str, Check]] = (),
+) -> Decoder:
+    """Bytes -> values, and the index -> reason of each record that could not be decoded.
+    JSON records are decoded only in the columns the checks read, when they all read columns
+    (top-level ones: a nested ``a.b`` may also be a column named so)."""
     if fmt == "avro":
         return avro.Decoder(registry).decode_all
     if fmt not in (None, "json"):
@@ -131,39 +155,21 @@ def decoder_for(fmt: str | None, registry: SchemaRegistryConfig | None) -> Decod
             f"sample tests and `sluice test --watch` read JSON and Avro records, not {fmt}",
             hint="test this node with type: schema, or with type: continuous run by Flink",
         )
-    return decode_json
-
-
-try:  # orjson decodes small records about three times as fast as the json module
-    from orjson import JSONDecodeError as _JSONError
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover - orjson is a dependency, but keep working without
-    _JSONError = json.JSONDecodeError  # type: ignore[misc,assignment]
-    _loads = json.loads  # type: ignore[assignment]
-
-
-def decode_json(raw: Sequence[bytes | None]) -> tuple[list[Any], dict[int, str]]:
-    loads = _loads
-    try:  # the common case: every record decodes, in one tight loop
-        return [None if v is None else loads(v) for v in raw], {}
-    except (ValueError, _JSONError):
-        pass
-    values: list[Any] = []
-    problems: dict[int, str] = {}
-    for i, v in enumerate(raw):
-        try:
-            values.append(None if v is None else loads(v))
-        except (ValueError, _JSONError) as exc:
-            values.append(None)
-            problems[i] = f"not JSON: {exc}"
-    return values, problems
+    reads = [check.reads for _, check in checks]
+    if not checks or None in reads:
+        return decode_json
+    columns = sorted(set().union(*reads))  # type: ignore[arg-type]
+    if any("." in column for column in columns):
+        return decode_json
+    return JsonColumns(columns)
 
 
 @dataclass
 class Decoded:
     """Consumed messages and their values, decoded batch after batch as they are added. A
     record that cannot be decoded, or is not a record (a JSON array), has the value None and
-    the reason in ``problems`` (index -> reason)."""
+    the reason in ``problems`` (index -> reason). The values of a decoder of some columns
+    (:class:`JsonColumns`) are its rows."""
 
     decode: Decoder
     messages: list[Any] = field(default_factory=list)
@@ -180,7 +186,8 @@ class Decoded:
     def add(self, messages: Sequence[Any]) -> None:
         """Decode one more batch of consumed messages."""
         values, problems = self.decode([m.value() for m in messages])
-        odd = [i for i, v in enumerate(values) if v is not None and v.__class__ is not dict]
+        record = self.decode.row if isinstance(self.decode, JsonColumns) else dict
+        odd = [i for i, v in enumerate(values) if v is not None and v.__class__ is not record]
         for i in odd:
             if not isinstance(values[i], Mapping) and i not in problems:
                 problems[i] = f"the value is {type(values[i]).__name__}, not a record"
@@ -237,7 +244,9 @@ class Findings:
 
         needs_time = any(label == "freshness" for label, _ in checks)
         stamps = [m.timestamp()[1] for m in messages] if needs_time else []
-        view = SampleView(values, stamps, now_ms, where, hidden)
+        some = decoded.decode if isinstance(decoded.decode, JsonColumns) else None
+        readers = some.readers if some is not None else None  # of rows of some columns
+        view = SampleView(values, stamps, now_ms, where, hidden, readers)
         violations = [Violation(i, "decode", reason) for i, reason in sorted(problems.items())]
         for _, check in checks:
             violations.extend(check(view))
@@ -245,12 +254,14 @@ class Findings:
         self.failures += len(violations)
         if not violations or len(self.details) >= MAX_DETAILS:
             return
-        raw_text = decoded.decode is decode_json and not hidden
+        raw_text = (decoded.decode is decode_json or some is not None) and not hidden
 
         def shown(i: int) -> str | None:
             value = values[i]
             if raw_text or value is None:
                 return _cut(messages[i].value())
+            if not isinstance(value, Mapping):  # a row of some columns: the whole record
+                value = json.loads(messages[i].value())
             if hidden:
                 value = {k: MASK if k in hidden and v is not None else v for k, v in value.items()}
             return _cut(json.dumps(value, ensure_ascii=False, default=str).encode())
