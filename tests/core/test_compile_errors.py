@@ -151,6 +151,40 @@ def test_a_jinja_syntax_error_names_its_line(sluice_project):
     )
 
 
+@pytest.mark.parametrize(
+    ("sql", "error"),
+    [
+        ("SELECT {{ ref() }}", "1:8: ref() takes one model name"),
+        ("SELECT {{ source('payments_raw', 'x') }}", "1:8: source() takes one source name"),
+        ("SELECT {{ env_var() }}", "1:8: env_var() takes a name and an optional default"),
+        ("SELECT {{ var('a', 1, 2) }}", "1:8: var() takes a name and an optional default"),
+        ("SELECT\n{{ 1 / 0 }}", "2: template error: ZeroDivisionError: division by zero"),
+    ],
+)
+def test_a_template_call_that_cannot_work_is_a_user_error(sluice_project, sql, error):
+    code, output = validate(sluice_project, {"models/a.sql": sql + "\n"})
+
+    assert code == 1
+    assert output.startswith(f"error: models/a.sql:{error}\n")
+    assert "internal error" not in output
+
+
+def test_a_macro_that_calls_itself_for_ever_is_a_user_error(sluice_project):
+    code, output = validate(
+        sluice_project,
+        {
+            "macros/loop.sql": "{% macro loop() %}{{ loop() }}{% endmacro %}\n",
+            "models/a.sql": "SELECT {{ loop() }} AS x\n",
+        },
+    )
+
+    assert code == 1
+    assert output == (
+        "error: models/a.sql:1:1: template error: calls nested too deep\n"
+        "  hint: a macro that calls itself needs a condition that ends the calls\n"
+    )
+
+
 def test_var_env_var_and_macros_render_and_the_graph_comes_from_the_calls(sluice_project):
     project = sluice_project(
         {

@@ -193,6 +193,20 @@ def test_duplicate_keys_in_yaml_are_an_error(sluice_project):
     )
 
 
+def test_a_yaml_alias_inside_its_own_anchor_is_an_error(sluice_project):
+    project = sluice_project(
+        {"stream_project.yml": PROJECT, "models/a.yml": "models: &all\n  - name: a\n    x: *all\n"}
+    )
+
+    result = project.run("validate")
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: models/a.yml:1:9: a YAML alias refers to the mapping or list that contains it\n"
+        "  hint: an alias (*name) may repeat a value defined earlier, not one around it\n"
+    )
+
+
 def test_broken_yaml_points_at_the_problem(sluice_project):
     project = sluice_project({"stream_project.yml": "project:\n  name: demo\n   version: 1\n"})
 

@@ -50,9 +50,10 @@ class _Recorder:
         location = self.location() if callable(self.location) else self.location
         return ProjectError(message, location=location, hint=hint)
 
-    def ref(self, name: Any, *extra: Any) -> str:
-        if extra or not isinstance(name, str):
+    def ref(self, *args: Any) -> str:
+        if len(args) != 1 or not isinstance(args[0], str):
             raise self.fail("ref() takes one model name", 'write {{ ref("model_name") }}')
+        name = args[0]
         if name not in self.models:
             if name in self.sources:
                 raise self.fail(
@@ -67,9 +68,10 @@ class _Recorder:
             self.refs.append(name)
         return quote(name)
 
-    def source(self, name: Any, *extra: Any) -> str:
-        if extra or not isinstance(name, str):
+    def source(self, *args: Any) -> str:
+        if len(args) != 1 or not isinstance(args[0], str):
             raise self.fail("source() takes one source name", 'write {{ source("source_name") }}')
+        name = args[0]
         if name not in self.sources:
             if name in self.models:
                 raise self.fail(f"source('{name}') names a model", f'write {{{{ ref("{name}") }}}}')
@@ -82,7 +84,8 @@ class _Recorder:
             self.used_sources.append(name)
         return quote(name)
 
-    def var(self, name: Any, default: Any = _MISSING) -> Any:
+    def var(self, *args: Any) -> Any:
+        name, default = self._name_and_default("var", args)
         if name in self.vars:
             value = self.vars[name]
         elif default is not _MISSING:
@@ -92,12 +95,13 @@ class _Recorder:
                 f"var('{name}') is not defined",
                 f"add it under vars: in stream_project.yml, or give a default: var('{name}', ...)",
             )
-        self.vars_used[str(name)] = value
+        self.vars_used[name] = value
         return value
 
-    def env_var(self, name: Any, default: Any = _MISSING) -> Any:
-        value = self.variables.get(str(name))
-        self.env_used[str(name)] = value
+    def env_var(self, *args: Any) -> Any:
+        name, default = self._name_and_default("env_var", args)
+        value = self.variables.get(name)
+        self.env_used[name] = value
         if value is None:
             if default is _MISSING:
                 raise self.fail(
@@ -107,6 +111,14 @@ class _Recorder:
                 )
             return default
         return value
+
+    def _name_and_default(self, function: str, args: tuple[Any, ...]) -> tuple[str, Any]:
+        if not 1 <= len(args) <= 2 or not isinstance(args[0], str):
+            raise self.fail(
+                f"{function}() takes a name and an optional default",
+                f'write {{{{ {function}("name") }}}} or {{{{ {function}("name", "default") }}}}',
+            )
+        return args[0], args[1] if len(args) == 2 else _MISSING
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         return {"ref": self.ref, "source": self.source, "var": self.var, "env_var": self.env_var}
@@ -207,9 +219,33 @@ class SqlRenderer:
                 ) from None
             except jinja2.TemplateError as exc:
                 raise ProjectError(f"template error: {exc}", location=location) from None
+            except RecursionError:
+                raise ProjectError(
+                    "template error: calls nested too deep",
+                    location=location,
+                    hint="a macro that calls itself needs a condition that ends the calls",
+                ) from None
+            except Exception as exc:  # raised by the template's own expressions, e.g. 1/0
+                line = _template_line(exc)
+                raise ProjectError(
+                    f"template error: {type(exc).__name__}: {exc}",
+                    location=locate(line, None) if line else location,
+                ) from None
             finally:
                 self._current = None
         return _rendered(text, recorder)
+
+
+def _template_line(error: BaseException) -> int | None:
+    """The line of the model's template where ``error`` was raised, if it was (Jinja gives
+    the frames of templates their template's name and line)."""
+    line = None
+    trace = error.__traceback__
+    while trace is not None:
+        if trace.tb_frame.f_code.co_filename == "<template>":
+            line = trace.tb_lineno
+        trace = trace.tb_next
+    return line
 
 
 def _rendered(text: str, recorder: _Recorder) -> Rendered:

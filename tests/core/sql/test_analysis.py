@@ -312,6 +312,65 @@ def test_a_join_of_two_relations_traces_each_side() -> None:
     )
 
 
+def test_a_join_using_gives_its_columns_once_and_first_as_flink_does() -> None:
+    # the column order Flink 2.2 reports (DESCRIBE of a view over such a join)
+    sql = "SELECT * FROM orders AS o JOIN payments_clean AS p USING (currency, id)"
+
+    analysis = analyze_query(sql, UPSTREAM)
+
+    assert [c.name for c in analysis.columns] == [
+        "currency",
+        "id",
+        "tags",
+        "proc_time",
+        "amount",
+        "ts",
+    ]
+    assert analysis.columns[1] == OutputColumn(
+        "id", "STRING", (ref("orders", "id"), ref("payments_clean", "id"))
+    )
+
+
+def test_a_using_column_is_named_without_a_qualifier() -> None:
+    sql = "SELECT id, o.tags, amount FROM orders o JOIN payments_clean p USING (id)"
+
+    analysis = analyze_query(sql, UPSTREAM)
+
+    assert analysis.columns[0].lineage == (ref("orders", "id"), ref("payments_clean", "id"))
+    assert analysis.stateful_constructs == ("JOIN",)
+
+
+def test_a_using_column_missing_on_one_side_is_named() -> None:
+    with pytest.raises(SqlAnalysisError) as caught:
+        analyze_query("SELECT id FROM orders JOIN rates USING (id)", UPSTREAM)
+
+    assert caught.value.message == "unknown column 'id' in `rates`"
+    assert (caught.value.line, caught.value.column) == (1, 41)
+
+
+def test_two_output_columns_of_one_name_are_an_error() -> None:
+    # Flink renames the second (id0) in a subquery, and refuses both in a sink's table
+    sql = "SELECT *\nFROM orders o JOIN payments_clean p ON o.id = p.id"
+
+    with pytest.raises(SqlAnalysisError) as caught:
+        analyze_query(sql, UPSTREAM)
+
+    error = caught.value
+    assert error.message == "output column 'id' appears twice"
+    assert (error.line, error.column) == (1, 8)
+    assert error.hint == "give each output column its own name with AS"
+
+
+def test_a_subquery_whose_columns_share_a_name_is_an_error_too() -> None:
+    sql = "SELECT * FROM (SELECT o.id, p.id FROM orders o JOIN payments_clean p ON o.id = p.id)"
+
+    with pytest.raises(SqlAnalysisError) as caught:
+        analyze_query(sql, UPSTREAM)
+
+    assert caught.value.message == "output column 'id' appears twice"
+    assert (caught.value.line, caught.value.column) == (1, 29)
+
+
 def test_lineage_goes_through_ctes_and_subqueries() -> None:
     sql = """
         WITH eur AS (

@@ -95,7 +95,7 @@ def parse_yaml(text: str, display: str) -> YamlDocument:
         ) from None
     doc = YamlDocument(display, None)
     if root is not None:
-        doc.data = _convert(root, (), doc)
+        doc.data = _convert(root, (), doc, set())
         lines = text.splitlines()
         for path, pos in doc.positions.items():
             if pos.block and pos.line < len(lines):  # the text starts on the next line
@@ -111,7 +111,9 @@ _constructor = yaml.SafeLoader("")  # only used to turn scalar nodes into Python
 _STR = "tag:yaml.org,2002:str"
 
 
-def _convert(node: yaml.Node, path: YamlPath, doc: YamlDocument) -> Any:
+def _convert(node: yaml.Node, path: YamlPath, doc: YamlDocument, open_: set[int]) -> Any:
+    """``node`` as plain values; ``open_`` holds the mappings and lists being converted around
+    it (an alias to one of them would make a value that contains itself)."""
     mark = node.start_mark
     if isinstance(node, yaml.ScalarNode):
         block = node.style in ("|", ">")
@@ -123,6 +125,20 @@ def _convert(node: yaml.Node, path: YamlPath, doc: YamlDocument) -> Any:
             return node.value
         return _constructor.construct_object(node)
     doc.positions[path] = Position(mark.line + 1, mark.column + 1)
+    if id(node) in open_:
+        raise ProjectError(
+            "a YAML alias refers to the mapping or list that contains it",
+            location=Location(doc.file, mark.line + 1, mark.column + 1),
+            hint="an alias (*name) may repeat a value defined earlier, not one around it",
+        )
+    open_.add(id(node))
+    try:
+        return _convert_collection(node, path, doc, open_)
+    finally:
+        open_.discard(id(node))
+
+
+def _convert_collection(node: yaml.Node, path: YamlPath, doc: YamlDocument, open_: set[int]) -> Any:
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
@@ -144,11 +160,11 @@ def _convert(node: yaml.Node, path: YamlPath, doc: YamlDocument) -> Any:
                     hint="a key may appear once per mapping; remove or merge the repeated one",
                 )
             child = (*path, key) if isinstance(key, (str, int)) else (*path, str(key))
-            result[key] = _convert(value_node, child, doc)
+            result[key] = _convert(value_node, child, doc, open_)
             # the key's own position is more useful than the value's for "unknown key" errors
             key_mark = key_node.start_mark
             doc.positions[(*child, "__key__")] = Position(key_mark.line + 1, key_mark.column + 1)
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*path, index), doc) for index, item in enumerate(node.value)]
+        return [_convert(item, (*path, index), doc, open_) for index, item in enumerate(node.value)]
     return _constructor.construct_object(node)

@@ -107,6 +107,10 @@ class _Scope:
     # MATCH_RECOGNIZE pattern variables qualify columns of the clause's input.
     pattern_source: _Source | None = None
     pattern_vars: frozenset[str] = frozenset()
+    # `JOIN ... USING (k)`: each such k is one column of the join, named without a qualifier;
+    # ``using_of`` maps a joined source (by id) to the USING columns of its join
+    using: dict[str, _Col] = field(default_factory=dict)
+    using_of: dict[int, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -379,9 +383,11 @@ class _Analyzer:
             scope.sources[0] = self.match_recognize(match, scope.sources[0], scope)
 
         for join, source in joins:
-            for key in ("on", "using"):
-                if join.args.get(key) is not None:
-                    self.references(join.args[key], scope)
+            if join.args.get("on") is not None:
+                self.references(join.args["on"], scope)
+            for column in join.args.get("using") or ():
+                self.using(column, source, scope)
+                scope.using_of.setdefault(id(source), []).append(column.name)
             self.classify_join(join, source, scope, node.args.get("where"))
 
         calls: list[exp.Expr] = []  # aggregates and OVER windows, for classify_select
@@ -561,17 +567,57 @@ class _Analyzer:
 
     # -- columns --------------------------------------------------------------------------
 
+    def using(self, column: exp.Expr, right: _Source, scope: _Scope) -> None:
+        """Check one column of ``JOIN right USING (...)`` and make it a column of the join."""
+        name = column.name
+        before = scope.sources[: next(i for i, s in enumerate(scope.sources) if s is right)]
+        joined = scope.using.get(name)  # an earlier USING of the same name
+        if joined is None:
+            left = [s for s in before if name in s.columns]
+            if len(left) > 1:
+                labels = ", ".join(f"`{s.alias}`" for s in left)
+                self.error(
+                    f"USING column '{name}' is in {labels}",
+                    column,
+                    "join with ON and qualified columns instead",
+                )
+            # else an input whose columns are not declared may hold it
+            left = left or [s for s in before if not s.complete][:1]
+            if not left:
+                known = sorted({c for s in before for c in s.columns})
+                self.error(
+                    f"USING column '{name}' is not a column of the tables before the JOIN",
+                    column,
+                    did_you_mean(name, known) or "USING names columns that both sides have",
+                )
+            joined = self._column_of(left[0], name, column)
+        other = self._column_of(right, name, column)
+        same_type = joined.type if joined.type == other.type else None
+        scope.using[name] = _Col(name, same_type, joined.lineage | other.lineage)
+
     def projections(
         self, node: exp.Select, scope: _Scope, calls: list[exp.Expr], named: bool
     ) -> list[_Col]:
         columns: list[_Col] = []
+        seen: set[str] = set()  # output names, which must differ where rows flow on by name
+
+        def add(new: list[_Col], item: exp.Expr) -> None:
+            for col in new:
+                if named and col.name in seen:
+                    self.error(
+                        f"output column '{col.name}' appears twice",
+                        item,
+                        "give each output column its own name with AS",
+                    )
+                seen.add(col.name)
+            columns.extend(new)
+
         for item in node.expressions:
             if isinstance(item, exp.Star):
-                for source in scope.sources:
-                    columns.extend(self.expand(source, item))
+                add(self.expand_joins(scope, item), item)
                 continue
             if isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
-                columns.extend(self.expand(self.source_named(item.table, scope, item), item))
+                add(self.expand(self.source_named(item.table, scope, item), item), item)
                 continue
             if isinstance(item, exp.Alias):
                 name = item.alias
@@ -584,7 +630,20 @@ class _Analyzer:
                     self.unnamed(item, len(columns))
                 name = f"EXPR${len(columns)}"  # what Flink calls it
             lineage = self.references(item, scope, calls)
-            columns.append(_Col(name, self.type_of(item, scope), lineage))
+            add([_Col(name, self.type_of(item, scope), lineage)], item)
+        return columns
+
+    def expand_joins(self, scope: _Scope, star: exp.Expr) -> list[_Col]:
+        """``*`` over the FROM clause: each input's columns, joins taken left to right. As in
+        Flink, a join with USING gives its USING columns first, once, then the other columns
+        of its left side, then those of the joined input."""
+        columns: list[_Col] = []
+        for source in scope.sources:
+            names = scope.using_of.get(id(source), [])
+            joined = [scope.using[name] for name in names]
+            columns = joined + [
+                c for c in (*columns, *self.expand(source, star)) if c.name not in names
+            ]
         return columns
 
     def expand(self, source: _Source, star: exp.Expr) -> list[_Col]:
@@ -697,6 +756,8 @@ class _Analyzer:
             if source is None:
                 return None
             return self._column_of(source, name, node)
+        if name in scope.using:
+            return scope.using[name]
         hits = [source for source in scope.sources if name in source.columns]
         if len(hits) > 1:
             labels = ", ".join(f"`{s.alias}`" for s in hits)
@@ -717,7 +778,7 @@ class _Analyzer:
             return _Col(name, None, lineage)
         return None
 
-    def _column_of(self, source: _Source, name: str, node: exp.Column) -> _Col:
+    def _column_of(self, source: _Source, name: str, node: exp.Expr) -> _Col:
         col = source.columns.get(name)
         if col is not None:
             return col
