@@ -278,16 +278,21 @@ def test_a_continuous_test_passes_on_good_records_and_counts_each_violation(
         assert "1 violation in the last 1h (accepted_values(status) 1)" in out, out
         upgraded = time.monotonic()
 
-        # the test leaves the project: --prune cancels its job and deletes its topic
+        # the test leaves the project: --prune cancels its job, deletes its consumer group (a
+        # test added back checks from the earliest record again) and deletes its topic
         without_test = loosened.split("tests:")[0]
         project.write({"stream_project.yml": without_test})
+        test_job = f"sluice.{name}.test.orders_quality"
         code, out = run(project, env, "plan")
-        assert f"- delete job sluice.{name}.test.orders_quality" in out, out
+        assert f"- delete job {test_job}" in out, out
+        assert f"deletes its consumer group {test_job}: a later apply starts from" in out, out
         assert f"- delete topic {violations}" in out, out
         code, out = run(project, env, "apply", "--prune")
         assert code == 0, out
         assert violations not in set(admin.list_topics(timeout=30).topics)
-        assert not running_jobs(env, f"sluice.{name}.test.orders_quality")
+        assert not running_jobs(env, test_job)
+        state = admin.describe_consumer_groups([test_job])[test_job].result(timeout=30).state
+        assert state.name == "DEAD", state
 
         code, out = run(project, env, "destroy", "--yes")
         assert code == 0, out

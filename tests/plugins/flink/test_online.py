@@ -26,7 +26,8 @@ pytestmark = pytest.mark.integration
 confluent_kafka = pytest.importorskip("confluent_kafka")
 httpx = pytest.importorskip("httpx")
 
-from confluent_kafka import Producer  # noqa: E402
+from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition  # noqa: E402
+from confluent_kafka.admin import AdminClient  # noqa: E402
 
 import sluice_kafka.testing as kafka_testing  # noqa: E402
 from sluice_kafka.testing import TopicReader  # noqa: E402
@@ -206,9 +207,9 @@ def test_a_filter_job_runs_is_left_alone_and_upgrades_with_a_savepoint(
         assert "savepoint=" in out, out
         print(f"\n[flink] submit {submit[0]:.1f}s, upgrade with savepoint {upgrade[0]:.1f}s")
 
-        # destroy stops the job (with a savepoint) and leaves nothing running
+        # destroy cancels the job (no savepoint to resume from) and leaves nothing running
         out = run_ok(project, env, "destroy", "--yes")
-        assert "stopped with savepoint" in json.dumps(
+        assert f"job {new['jid']} cancelled" in json.dumps(
             json.loads((project.path / "target" / "run_results.json").read_text())
         ), out
         assert all(j["state"] != "RUNNING" for j in jobs_named(env, f"sluice.{name}.big_orders"))
@@ -413,3 +414,86 @@ def test_the_probe_reports_version_slots_and_savepoints(env: Env, tmp_path: Path
     assert set(result.capabilities) == {"stream_jobs", "savepoints"}
     assert result.version and result.version.startswith("2.")
     assert "slots free" in (result.detail or "") and "SQL Gateway" in (result.detail or "")
+
+
+def committed_offsets(env: Env, group: str, topic: str) -> dict[int, int]:
+    """The offsets ``group`` committed on ``topic`` (partition -> offset), none if it has none."""
+    admin = AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP"], "log_level": 0})
+    request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0)])]
+    try:
+        answer = admin.list_consumer_group_offsets(request)[group].result(timeout=30)
+    except confluent_kafka.KafkaException:
+        return {}
+    return {tp.partition: tp.offset for tp in answer.topic_partitions if tp.offset >= 0}
+
+
+def group_state(env: Env, group: str) -> str:
+    admin = AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP"], "log_level": 0})
+    return str(admin.describe_consumer_groups([group])[group].result(timeout=30).state.name)
+
+
+def test_destroy_then_apply_rebuilds_the_output_from_the_first_record(
+    env: Env, sluice_project: MakeProject
+) -> None:
+    name = _unique("rebuild")
+    source, output = _unique("orders"), _unique("copy")
+    job_name = f"sluice.{name}.big_orders"
+    create_topics(env, source)  # the output topic is the Kafka plugin's: created, destroyed
+    project = sluice_project(
+        {"stream_project.yml": project_yaml(name, source, filter_model(output, "amount > 0"))}
+    )
+    first = [order(f"n{i}", "ann", 10 + i) for i in range(5)]
+    later = [order(f"m{i}", "bob", 50 + i) for i in range(3)]
+    readers = [TopicReader(env["KAFKA_BOOTSTRAP"], output)]
+    try:
+        run_ok(project, env, "apply")
+        job = running_job(env, job_name)
+        produce(env, source, first)
+        assert len(readers[0].until(len(first))) == len(first)
+        # the job commits its read position to its group on checkpoints, without joining it
+        deadline = time.monotonic() + 60
+        while committed_offsets(env, job_name, source) != {0: len(first)}:
+            assert time.monotonic() < deadline, committed_offsets(env, job_name, source)
+            time.sleep(1)
+        assert group_state(env, job_name) == "EMPTY"
+
+        # destroy without --yes shows the plan: what deleting the job means for a later apply
+        shown = project.run("destroy", env=env)
+        assert shown.exit_code == 1, shown.output
+        assert (
+            f"- delete job {job_name} (flink)  # sluice destroy; cancels job {job['jid']} and "
+            f"deletes its consumer group {job_name}: a later apply starts from the earliest "
+            "offsets"
+        ) in shown.output, shown.output
+        out = run_ok(project, env, "destroy", "--yes")
+        assert f"done    job {job_name}" in out and f"done    topic {output}" in out, out
+        assert "destroy: 2 success" in out, out
+        assert f"job {job['jid']} cancelled; consumer group {job_name} deleted" in json.dumps(
+            json.loads((project.path / "target" / "run_results.json").read_text())
+        )
+        assert rest(env, f"/jobs/{job['jid']}")["state"] == "CANCELED"
+        assert group_state(env, job_name) == "DEAD"
+
+        # records arrive while nothing runs; the next apply starts over from the first record
+        produce(env, source, later)
+        out = run_ok(project, env, "apply")
+        assert "restored from savepoint" not in out, out
+        readers.append(TopicReader(env["KAFKA_BOOTSTRAP"], output))  # the topic is a new one
+        rows = readers[-1].until(len(first) + len(later), timeout=120)
+        assert sorted(r["order_id"] for r in rows) == sorted(
+            r["order_id"] for r in first + later
+        ), "destroy then apply did not rebuild the output topic"
+        run_ok(project, env, "destroy", "--yes")
+    finally:
+        for reader in readers:
+            reader.close()
+        stop_jobs_of(env, name)
+        delete_topics(env, source, output)
+
+
+def delete_topics(env: Env, *topics: str) -> None:
+    admin = AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP"], "log_level": 0})
+    existing = set(admin.list_topics(timeout=30).topics)
+    doomed = [t for t in topics if t in existing]
+    for future in admin.delete_topics(doomed).values() if doomed else ():
+        future.result(timeout=30)

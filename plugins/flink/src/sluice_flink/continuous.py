@@ -6,7 +6,9 @@ writes one record per violation — per record and broken check — to the test'
 topic (``node.topic``, which the core names ``_sluice_violations.<project>.<test>`` and
 sluice-kafka creates). It is planned, applied, upgraded and pruned like a model's job; an
 upgrade is stateless: the new job resumes from the offsets the old one committed on its last
-checkpoint, so a few records may be checked twice, never skipped.
+checkpoint, so a few records may be checked twice, never skipped. ``destroy`` and a prune
+cancel it and delete its consumer group, as for a model's job (:mod:`sluice_flink.planner`):
+the violations topic is deleted with it, so a later apply checks from the earliest record.
 
 A violation is a JSON object (see :data:`VIOLATION_COLUMNS`): the test, the assertion and the
 reason, the record as JSON (columns classified sensitive, restricted or pii, or computed from

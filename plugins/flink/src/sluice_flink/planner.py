@@ -20,9 +20,25 @@ Upgrades. A running job whose hash differs is replaced according to the model's 
 ``savepoint`` stops it with a savepoint and resubmits from it (``execution.savepoint.path``),
 ``stateless`` cancels it and resubmits (its sources resume from the offsets committed under
 the job's consumer group), ``fail`` makes the plan fail. A job that is missing, FAILED or
-CANCELED is submitted again; one that FINISHED with a savepoint (sluice stopped it, and the
-resubmission did not happen) is resumed from that savepoint when its model upgrades with
-savepoints.
+CANCELED is submitted again; one that FINISHED with a savepoint (sluice stopped it for a
+replace, and the resubmission did not happen) is resumed from that savepoint when its model
+upgrades with savepoints.
+
+Deletes. ``destroy`` and ``apply --prune`` (a model that left the project) delete a job so
+that nothing of it is resumed: a later apply of the same model must rebuild its topic, which
+the Kafka plugin deleted, from the start of its inputs. So the job is cancelled, never stopped
+with a savepoint (a FINISHED job with a savepoint is what a failed replace leaves, and is
+resumed; a CANCELED one never is), and once it has stopped its consumer group, where its
+sources committed their offsets, is deleted (:mod:`sluice_flink.groups`); the next submission
+reads from the earliest offsets. Cancelling rather than keeping a savepoint nobody would
+resume is the simplest design that keeps "stopped for a replace" (FINISHED) and "deleted"
+(CANCELED) apart in Flink's own job list, with no record of sluice's. ``destroy`` also deletes
+the group of a job that no longer runs (FAILED, CANCELED, or gone from Flink's list) when the
+group still exists, and prune the group of a job of the project that sluice submitted and
+that ended (not when another plugin's resource, a Redpanda Connect stream, now has the job's
+name: it reads with that group). One case is left: a job that FINISHED with a savepoint because its resubmission
+failed is resumed by an apply while Flink still lists it (``jobstore.expiration-time``, 1 h by
+default); destroy deletes its group and warns of it.
 """
 
 from __future__ import annotations
@@ -39,10 +55,17 @@ from pydantic import SecretStr
 from sluice.errors import ProjectError, RemoteError
 from sluice.naming import job_prefix
 from sluice.nodes import Node
-from sluice.plugin.api import ApplyResult, Artifact, Change, ProbeResult, StatusItem
+from sluice.plugin.api import (
+    ApplyResult,
+    Artifact,
+    Change,
+    PlanWarning,
+    ProbeResult,
+    StatusItem,
+)
 from sluice.project.variables import secret_values
 from sluice.runtime import RunContext
-from sluice_flink import runner
+from sluice_flink import groups, runner
 from sluice_flink.client import TERMINAL_STATES, FlinkError, FlinkRest, SqlGateway
 from sluice_flink.config import FlinkConfig
 
@@ -172,25 +195,20 @@ def _finished_savepoint(rest: FlinkRest, job: Mapping[str, Any]) -> str | None:
 # -- plan -------------------------------------------------------------------------------------
 
 
-def plan(artifacts: Sequence[Artifact], context: RunContext) -> list[Change]:
+def plan(artifacts: Sequence[Artifact], context: RunContext) -> list[Change | PlanWarning]:
     config = _config(context.runtime)
     jobs = [a for a in artifacts if a.plugin == PLUGIN and a.kind == KIND]
     if config is None or (not jobs and context.destroy):
         return []
     node_of = context.manifest.artifact_owners
     changes: list[Change] = []
+    warnings: list[PlanWarning] = []
     with _rest(context, config) as rest:
         live = current_jobs(rest.jobs())
-        for artifact in jobs:
-            node = node_of.get(artifact.key)
-            job = live.get(artifact.name)
-            if context.destroy:
-                if _alive(job):
-                    assert job is not None
-                    changes.append(_delete(artifact.name, node, job, "sluice destroy"))
-                continue
-            changes.append(_plan_job(rest, artifact, node, job))
-        if not context.destroy:
+        if context.destroy:
+            changes, warnings = _destroy(rest, context, jobs, node_of, live)
+        else:
+            changes = [_plan_job(rest, a, node_of.get(a.key), live.get(a.name)) for a in jobs]
             changes += _orphans(rest, context, live)
         needs_savepoints = [c for c in changes if c.payload.get("upgrade") == "savepoint"]
         if needs_savepoints and _savepoint_dir(config, rest.cluster_config()) is None:
@@ -200,7 +218,7 @@ def plan(artifacts: Sequence[Artifact], context: RunContext) -> list[Change]:
                 "nor the cluster's execution.checkpointing.savepoint-dir is set",
                 hint="set runtime.flink.savepoint_dir, or upgrade: stateless on the model",
             )
-    return changes
+    return [*changes, *warnings]
 
 
 def _plan_job(rest: FlinkRest, artifact: Artifact, node: str | None, job: Any) -> Change:
@@ -250,7 +268,58 @@ def _plan_job(rest: FlinkRest, artifact: Artifact, node: str | None, job: Any) -
     )
 
 
-def _delete(name: str, node: str | None, job: Mapping[str, Any], why: str) -> Change:
+def _destroy(
+    rest: FlinkRest,
+    context: RunContext,
+    jobs: Sequence[Artifact],
+    node_of: Mapping[str, str],
+    live: Mapping[str, Mapping[str, Any]],
+) -> tuple[list[Change], list[PlanWarning]]:
+    """The deletes of ``destroy``: every running job, and the group of every other job that
+    still has one (a FAILED or CANCELED job would be resubmitted from it)."""
+    changes: list[Change] = []
+    ended: list[Artifact] = []
+    for artifact in jobs:
+        job = live.get(artifact.name)
+        if _alive(job):
+            assert job is not None
+            changes.append(_delete(artifact.name, node_of.get(artifact.key), job, "sluice destroy"))
+        else:
+            ended.append(artifact)
+    warnings: list[PlanWarning] = []
+    kept = groups.existing(context.runtime, [a.name for a in ended])
+    for artifact in ended:
+        node, job = node_of.get(artifact.key), live.get(artifact.name)
+        if artifact.name in kept:
+            changes.append(_forget(artifact.name, node, job, "sluice destroy"))
+        if job is not None and (savepoint := _finished_savepoint(rest, job)):
+            warnings.append(
+                PlanWarning(
+                    PLUGIN,
+                    f"job {artifact.name} ({job['jid']}) FINISHED with the savepoint {savepoint} "
+                    "when a replace could not resubmit it; while Flink lists that job "
+                    "(jobstore.expiration-time, 1 h by default) an apply resumes from the "
+                    "savepoint instead of the earliest offsets",
+                    node=node,
+                )
+            )
+    return changes, warnings
+
+
+def _outcome(group: str) -> str:
+    return f"deletes its consumer group {group}: a later apply starts from the earliest offsets"
+
+
+def _delete(
+    name: str, node: str | None, job: Mapping[str, Any], why: str, shared: str | None = None
+) -> Change:
+    """Delete a running job: cancel it (no savepoint, so nothing resumes it), then delete its
+    consumer group (the job's name, see :mod:`sluice_flink.groups`) unless ``shared`` names
+    another resource of the project that reads with that group now."""
+    if shared:
+        what = f"keeps its consumer group {name}, which {shared} reads with"
+    else:
+        what = _outcome(name)
     return Change(
         PLUGIN,
         "delete",
@@ -259,24 +328,60 @@ def _delete(name: str, node: str | None, job: Mapping[str, Any], why: str) -> Ch
         node=node,
         diff={"state": (job.get("state"), None)},
         destructive=True,
-        reason=f"{why}; stops job {job['jid']} with a savepoint",
-        payload={"job_id": job["jid"], "upgrade": "savepoint"},
+        reason=f"{why}; cancels job {job['jid']} and {what}",
+        payload={"job_id": job["jid"], "group": None if shared else name},
+    )
+
+
+def _forget(name: str, node: str | None, job: Mapping[str, Any] | None, why: str) -> Change:
+    """Delete the consumer group of a job that no longer runs."""
+    state = job.get("state") if job else None
+    what = f"job {job['jid']} is {state}" if job else "no job of that name"
+    return Change(
+        PLUGIN,
+        "delete",
+        KIND,
+        name,
+        node=node,
+        diff={"group": (name, None)},
+        destructive=True,
+        reason=f"{why}; {what}; {_outcome(name)}",
+        payload={"job_id": None, "group": name},
     )
 
 
 def _orphans(
     rest: FlinkRest, context: RunContext, live: Mapping[str, Mapping[str, Any]]
 ) -> list[Change]:
-    """Running jobs of this project that sluice submitted and whose model left the project."""
+    """Jobs of this project that sluice submitted and whose model left the project: the
+    running ones, and the group of those that ended when it still exists."""
     prefix = job_prefix(context.project.info.name)
     wanted = {a.name for a in context.project_artifacts(PLUGIN) if a.kind == KIND}
+    # a model that moved to another plugin under the same name (a Redpanda Connect stream)
+    # reads with the same group: the old job goes, the group stays
+    others = {
+        a.name: f"the {a.plugin} {a.kind} {a.name}"
+        for a in context.manifest.all_artifacts()
+        if a.plugin != PLUGIN
+    }
     changes = []
+    ended: dict[str, Mapping[str, Any]] = {}
     for name, job in sorted(live.items()):
-        if not name.startswith(prefix) or name in wanted or not _alive(job):
+        if not name.startswith(prefix) or name in wanted:
             continue
         if HASH_KEY not in rest.user_config(str(job["jid"])):
             continue  # not submitted by sluice: never touched
-        changes.append(_delete(name, None, job, "its model left the project"))
+        if _alive(job):
+            why = "its model left the project"
+            changes.append(_delete(name, None, job, why, others.get(name)))
+        elif name not in others:
+            ended[name] = job
+    kept = groups.existing(context.runtime, list(ended))
+    changes += [
+        _forget(name, None, job, "its model left the project")
+        for name, job in ended.items()
+        if name in kept
+    ]
     return changes
 
 
@@ -289,11 +394,13 @@ def apply(change: Change, context: RunContext) -> ApplyResult:
         raise RemoteError("runtime.flink is not configured")
     with _rest(context, config) as rest:
         if change.action == "delete":
-            return ApplyResult(change, "success", _stop(rest, config, change))
+            return ApplyResult(change, "success", _delete_job(rest, context, change))
         location = change.payload.get("savepoint")
         if change.action == "replace":
             if change.payload.get("upgrade") == "savepoint":
-                location = _stop(rest, config, change, return_location=True)
+                location = rest.stop_with_savepoint(
+                    str(change.payload["job_id"]), config.savepoint_dir, SAVEPOINT_TIMEOUT
+                )
             else:
                 rest.cancel(str(change.payload["job_id"]))
                 rest.wait_for_state(str(change.payload["job_id"]), TERMINAL_STATES, RUNNING_TIMEOUT)
@@ -314,17 +421,24 @@ def apply(change: Change, context: RunContext) -> ApplyResult:
     return ApplyResult(change, "success", message)
 
 
-def _stop(
-    rest: FlinkRest, config: FlinkConfig, change: Change, return_location: bool = False
-) -> str:
-    job_id = str(change.payload["job_id"])
-    directory = _savepoint_dir(config, rest.cluster_config())
-    if directory is None and not return_location:
-        rest.cancel(job_id)
-        rest.wait_for_state(job_id, TERMINAL_STATES, RUNNING_TIMEOUT)
-        return f"job {job_id} cancelled (no savepoint directory configured)"
-    location = rest.stop_with_savepoint(job_id, config.savepoint_dir, SAVEPOINT_TIMEOUT)
-    return location if return_location else f"job {job_id} stopped with savepoint {location}"
+def _delete_job(rest: FlinkRest, context: RunContext, change: Change) -> str:
+    """Cancel the job (when it runs), wait until it has stopped, delete its consumer group."""
+    parts = []
+    job_id = change.payload.get("job_id")
+    if job_id:
+        job_id = str(job_id)
+        if rest.job(job_id).get("state") not in TERMINAL_STATES:
+            rest.cancel(job_id)
+        state = rest.wait_for_state(job_id, TERMINAL_STATES, RUNNING_TIMEOUT)
+        parts.append(f"job {job_id} cancelled" if state == "CANCELED" else f"job {job_id} {state}")
+    group = change.payload.get("group")
+    if group is None:
+        parts.append(f"consumer group {change.name} kept")
+    elif groups.delete(context.runtime, str(group)):
+        parts.append(f"consumer group {group} deleted")
+    else:
+        parts.append(f"consumer group {group} had no offsets")
+    return "; ".join(parts)
 
 
 def session_properties(spec: Mapping[str, Any], savepoint: str | None) -> dict[str, str]:

@@ -15,6 +15,7 @@ from sluice.plugin.api import (
     ConfigSection,
     DevService,
     Materialization,
+    PlanWarning,
     ProbeResult,
     StatusItem,
     TestResult,
@@ -66,14 +67,17 @@ def sluice_probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | No
 
 
 @hookimpl
-def sluice_plan(artifacts: Sequence[Artifact], context: RunContext) -> Sequence[Change] | None:
-    """Compiled jobs against running ones: by name, then by recorded spec hash."""
+def sluice_plan(
+    artifacts: Sequence[Artifact], context: RunContext
+) -> Sequence[Change | PlanWarning] | None:
+    """Compiled jobs against running ones: by name, then by recorded spec hash; deletes cancel
+    a job and delete its consumer group."""
     return planner.plan(artifacts, context) or None
 
 
 @hookimpl
 def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
-    """Submit, upgrade (savepoint or stateless) or stop one job."""
+    """Submit, upgrade (savepoint or stateless) or delete one job."""
     return planner.apply(change, context)
 
 
