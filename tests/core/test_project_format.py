@@ -207,6 +207,22 @@ def test_a_yaml_alias_inside_its_own_anchor_is_an_error(sluice_project):
     )
 
 
+def test_a_topic_config_value_must_be_a_scalar(sluice_project):
+    model = (
+        "models:\n  - name: m\n    topic:\n      config: {retention.ms: 1000, cleanup.policy: "
+        "[compact]}\n"
+    )
+    project = sluice_project({"stream_project.yml": PROJECT, "models/m.yml": model})
+
+    result = project.run("validate")
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: models/m.yml:4:52: model 'm': topic.config.cleanup.policy: "
+        "Input should be a valid string\n"
+    )
+
+
 def test_broken_yaml_points_at_the_problem(sluice_project):
     project = sluice_project({"stream_project.yml": "project:\n  name: demo\n   version: 1\n"})
 

@@ -451,6 +451,23 @@ def test_a_syntax_error_on_line_two() -> None:
     assert (caught.value.line, caught.value.column) == (2, 37)
 
 
+@pytest.mark.parametrize(
+    ("sql", "message"),
+    [
+        (
+            "SELECT id FROM",
+            "syntax error near 'FROM': Expected table name but got the end of the query",
+        ),
+        ("SELECT id FROM orders WHERE (", "syntax error near '(': incomplete Paren"),
+    ],
+)
+def test_a_syntax_error_shows_no_parser_internals(sql: str, message: str) -> None:
+    with pytest.raises(SqlSyntaxError) as caught:
+        analyze_query(sql, UPSTREAM)
+
+    assert caught.value.message == message
+
+
 def test_an_unclosed_quote_points_at_where_it_opens() -> None:
     with pytest.raises(SqlSyntaxError) as caught:
         analyze_query("SELECT id\nFROM orders WHERE currency = 'EUR", UPSTREAM)

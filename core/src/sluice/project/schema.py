@@ -35,13 +35,17 @@ def _as_list(value: Any) -> Any:
 
 
 def _as_config_text(value: Any) -> Any:
-    # Kafka/Connect configs are strings on the wire; YAML may give ints and bools
+    # Kafka/Connect configs are strings on the wire; YAML may give numbers and bools. Anything
+    # else (a list, a mapping, null) is left for validation to refuse, never sent as its repr.
     if isinstance(value, dict):
-        return {
-            k: (str(v).lower() if isinstance(v, bool) else str(v)) if v is not None else v
-            for k, v in value.items()
-        }
+        return {k: _config_text(v) for k, v in value.items()}
     return value
+
+
+def _config_text(value: Any) -> Any:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value) if isinstance(value, (int, float)) else value
 
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=200)]

@@ -122,6 +122,8 @@ class _Result:
 _TIME_TYPES = re.compile(r"^\s*TIMESTAMP(_LTZ)?\b", re.IGNORECASE)
 _COMMA_SPACE = re.compile(r"\s*,\s*")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_TOKEN_REPR = re.compile(r"<Token token_type: [\w.]+, text: (.*?), line: \d+, col: \d+.*?>")
+_MISSING_PART = re.compile(r"Required keyword: '\w+' missing for <class '[\w.]*\.(\w+)'>")
 _TOP_N_FUNCTIONS = (exp.RowNumber, exp.Rank, exp.DenseRank)
 # Aggregates whose result has the type of their argument (Flink keeps AVG of INT an INT).
 _SAME_TYPE_AGGREGATES = (exp.Sum, exp.Min, exp.Max, exp.Avg, exp.First, exp.Last, exp.AnyValue)
@@ -215,6 +217,10 @@ def parse(sql: str) -> exp.Expression:
 def _syntax_error(error: ParseError) -> SqlSyntaxError:
     details = error.errors[0] if error.errors else {}
     description = _ANSI.sub("", str(details.get("description") or error)).splitlines()[0]
+    # sqlglot may show a token's repr, or name one of its classes
+    description = _TOKEN_REPR.sub(r"'\1'", description)
+    description = _MISSING_PART.sub(r"incomplete \1", description)
+    description = description.replace("'SENTINEL'", "the end of the query")
     line, col = details.get("line"), details.get("col")
     highlight = details.get("highlight") or ""
     # sqlglot points at the last character of the offending token; point at its first.
