@@ -557,6 +557,18 @@ def test_an_unknown_key_in_an_environment_file_is_an_error(sluice_project):
     )
 
 
+def test_an_environment_file_that_is_a_list_is_an_error(sluice_project):
+    project = sluice_project({**ENVIRONMENTS, "environments/prod.yml": "[]\n"})
+
+    result = project.run("validate", "--env", "prod")
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: environments/prod.yml:1:1: environment 'prod' must be a mapping\n"
+        "  hint: its keys are protected, allow_destructive, runtime and vars\n"
+    )
+
+
 # -- the example of DESIGN §2 ---------------------------------------------------------------------
 
 DESIGN_EXAMPLE = """

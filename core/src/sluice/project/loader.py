@@ -194,6 +194,12 @@ def _load(
         env_path = root / "environments" / f"{env}.yml"
         if env_path.is_file():
             env_doc = reader.read(env_path)
+            if not isinstance(env_doc.data, dict | None):
+                raise ProjectError(
+                    f"environment '{env}' must be a mapping",
+                    location=Location(env_doc.file, 1, 1),
+                    hint="its keys are protected, allow_destructive, runtime and vars",
+                )
             env_raw = _interpolate(env_doc.data or {}, env_doc, variables, sql_keys)
             parsed, env_errors = validate(
                 schema.Environment, env_raw, env_doc, (), f"environment '{env}'"
