@@ -15,6 +15,7 @@ from sluice.plugin import api
 from sluice.project.schema import Sample as SampleSpec
 from sluice_kafka import avro
 from sluice_kafka.assertions import (
+    SKIP,
     Check,
     CheckError,
     EvalError,
@@ -500,6 +501,11 @@ def test_json_records_are_decoded_in_the_columns_the_checks_read_when_they_all_r
     nested = build({"not_null": {"columns": ["a.b"]}})  # a.b: a column, or b of a
     assert decoder_for("json", None, [nested]) is decode_json
     assert decoder_for(None, None, []) is decode_json
+    count = build({"row_count": {"min": 2}})  # reads no column: the records are still checked
+    decode = decoder_for("json", None, [count])
+    assert isinstance(decode, JsonColumns) and decode.columns == ()
+    result = evaluated(sample_of({"a": 1}, b"{oops"), [count])
+    assert [d["assertion"] for d in result.details] == ["decode"]
 
 
 ODD_RECORDS = [
@@ -541,12 +547,12 @@ def test_json_columns_differs_from_orjson_only_on_numbers_beyond_its_limits() ->
     # a number beyond the double range: orjson refuses the record, even where no check reads;
     # JsonColumns only where a check reads
     values, problems = decode([b'{"id": 1, "other": 1e999}', b'{"id": 1e999}'])
-    assert [decode.readers["id"](values[0]), values[1]] == [1, None]
+    assert decode.column(values, "id") == [1, SKIP]
     assert list(problems) == [1] and problems[1].startswith("not JSON: ")
     assert list(decode_json([b'{"id": 1, "other": 1e999}'])[1]) == [0]
     # an integer beyond 64 bits is read exactly, where orjson rounds it to a double
-    (row,), _ = decode([b'{"id": 123456789012345678901234567890}'])
-    assert decode.readers["id"](row) == 123456789012345678901234567890
+    rows, _ = decode([b'{"id": 123456789012345678901234567890}'])
+    assert decode.column(rows, "id") == [123456789012345678901234567890]
     assert decode_json([b'{"id": 123456789012345678901234567890}'])[0] == [
         {"id": 1.2345678901234568e29}
     ]

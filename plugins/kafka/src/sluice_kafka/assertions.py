@@ -64,17 +64,16 @@ class SampleView:
     timestamp in epoch ms, the time of the run, how to name a record in a reason, and the
     columns whose values a reason must not quote.
 
-    The values are records (mappings), or, when only some columns were decoded, rows that
-    ``readers`` (column -> how to read it from a row) read; then only the checks that read
-    columns (a :attr:`Check.reads`) can see them."""
+    The values are records (mappings), or rows of only some columns: then ``columns`` holds
+    those, read as the rows were decoded, and only the checks that read columns (a
+    :attr:`Check.reads`) can see them."""
 
     values: Sequence[Any]
     timestamps: Sequence[int | None] = ()
     now_ms: int = 0
     where: Callable[[int], str] = field(default=lambda i: f"record {i}")
     hidden: frozenset[str] = frozenset()
-    readers: Mapping[str, Callable[[Any], Any]] | None = None
-    _columns: dict[str, list[Any]] = field(default_factory=dict, repr=False)
+    columns: dict[str, list[Any]] = field(default_factory=dict, repr=False)  # read already
 
     def hides(self, column: str) -> bool:
         """Whether ``column`` (or the record ``a`` of a nested ``a.b``) is hidden."""
@@ -88,28 +87,22 @@ class SampleView:
 
     def column(self, name: str) -> list[Any]:
         """The values of one column, record by record (read once, shared by the checks):
-        :data:`MISSING` where a record lacks it, :data:`_SKIP` for records that are not
+        :data:`MISSING` where a record lacks it, :data:`SKIP` for records that are not
         records (tombstones)."""
-        found = self._columns.get(name)
+        found = self.columns.get(name)
         if found is None:
-            if self.readers is not None:  # rows of the columns read
-                read = self.readers[name]
-                try:  # rows only, the common case
-                    found = list(map(read, self.values))
-                except AttributeError:  # and None for tombstones
-                    found = [_SKIP if r is None else read(r) for r in self.values]
-            elif "." in name:
+            if "." in name:
                 read = getter(name)
-                found = [read(r) if isinstance(r, Mapping) else _SKIP for r in self.values]
+                found = [read(r) if isinstance(r, Mapping) else SKIP for r in self.values]
             else:
                 try:  # decoded values are dicts or None: the fast path
-                    found = [_SKIP if r is None else r.get(name, MISSING) for r in self.values]
+                    found = [SKIP if r is None else r.get(name, MISSING) for r in self.values]
                 except AttributeError:
                     found = [
-                        r.get(name, MISSING) if isinstance(r, Mapping) else _SKIP
+                        r.get(name, MISSING) if isinstance(r, Mapping) else SKIP
                         for r in self.values
                     ]
-            self._columns[name] = found
+            self.columns[name] = found
         return found
 
 
@@ -160,8 +153,8 @@ def _number(value: float) -> str:
 
 
 MISSING = object()
-_SKIP = object()  # a record without columns (tombstone)
-_NULLS = {type(None), type(MISSING)}  # the types of a null, a missing value (and _SKIP)
+SKIP = object()  # a record without columns (tombstone)
+_NULLS = {type(None), type(MISSING)}  # the types of a null, a missing value (and SKIP)
 
 
 def getter(column: str) -> Callable[[Any], Any]:
@@ -233,21 +226,21 @@ def _accepted_values(spec: schema.AcceptedValues) -> tuple[str, Check]:
         try:
             # the common case, at C speed: few distinct values, all accepted, none a boolean
             # (a set keeps one of 1 and True: none may equal a boolean)
-            distinct = set(values) - {MISSING, _SKIP}
+            distinct = set(values) - {MISSING, SKIP}
             if distinct <= plain and distinct.isdisjoint((True, False)):
                 return []
             suspects = [
                 i
                 for i, v in enumerate(values)
                 if v not in plain or v.__class__ is bool
-                if v is not MISSING and v is not _SKIP
+                if v is not MISSING and v is not SKIP
             ]
         except TypeError:  # an unhashable value (object, array): look at every record
             suspects = list(range(len(values)))
         found = []
         for i in suspects:
             value = values[i]
-            if value is None or value is MISSING or value is _SKIP:
+            if value is None or value is MISSING or value is SKIP:
                 continue
             if _hashable(value) not in accepted:
                 reason = f"{spec.column} = {view.shown(spec.column, value)} is not one of {listing}"
@@ -280,14 +273,14 @@ def _range(spec: schema.Range) -> tuple[str, Check]:
                 i
                 for i, v in enumerate(values)
                 if v.__class__ not in _NUMBERS or not low <= v <= high
-                if v is not None and v is not MISSING and v is not _SKIP
+                if v is not None and v is not MISSING and v is not SKIP
             ]
         except TypeError:
             suspects = list(range(len(values)))
         found = []
         for i in suspects:
             value = values[i]
-            if value is None or value is MISSING or value is _SKIP:
+            if value is None or value is MISSING or value is SKIP:
                 continue
             shown = view.shown(spec.column, value)
             if not _is_number(value):

@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 
-from sluice_kafka.assertions import MISSING
+from sluice_kafka.assertions import MISSING, SKIP
 
 try:  # orjson decodes small records about three times as fast as the json module
     from orjson import JSONDecodeError as _JSONError
@@ -57,8 +57,8 @@ def decode_json(raw: Sequence[bytes | None]) -> tuple[list[Any], dict[int, str]]
 
 class JsonColumns:
     """Decodes only the named top-level ``columns`` of each record, into a :attr:`row` (a
-    msgspec struct, which the cyclic collector does not track) that :attr:`readers` read
-    (:data:`~sluice_kafka.assertions.MISSING` where a record lacks the column). A record that
+    msgspec struct, which the cyclic collector does not track) whose columns :meth:`column`
+    reads (:data:`~sluice_kafka.assertions.MISSING` where a record lacks one). A record that
     is another JSON value than an object (an array, a string) is returned as that value."""
 
     def __init__(self, columns: Sequence[str]) -> None:
@@ -71,7 +71,7 @@ class JsonColumns:
             rename=dict(zip(fields, self.columns, strict=True)),
             gc=False,
         )
-        self.readers = {c: attrgetter(f) for c, f in zip(self.columns, fields, strict=True)}
+        self._readers = {c: attrgetter(f) for c, f in zip(self.columns, fields, strict=True)}
         self._decode = msgspec.json.Decoder(self.row).decode
 
     def __call__(self, raw: Sequence[bytes | None]) -> tuple[list[Any], dict[int, str]]:
@@ -97,6 +97,14 @@ class JsonColumns:
                 problems[i] = problem[0]
             values.append(self._row_of(value) if value.__class__ is dict else value)
         return values, problems
+
+    def column(self, rows: Sequence[Any], name: str) -> list[Any]:
+        """The values of column ``name`` in ``rows`` (as decoded), :data:`SKIP` for None."""
+        read = self._readers[name]
+        try:  # rows only, the common case
+            return list(map(read, rows))
+        except AttributeError:  # and None (a tombstone, a record that is not JSON)
+            return [SKIP if r is None else read(r) for r in rows]
 
     def _row_of(self, record: dict[str, Any]) -> Any:
         return self.row(*[record.get(c, MISSING) for c in self.columns])

@@ -169,12 +169,13 @@ class Decoded:
     """Consumed messages and their values, decoded batch after batch as they are added. A
     record that cannot be decoded, or is not a record (a JSON array), has the value None and
     the reason in ``problems`` (index -> reason). The values of a decoder of some columns
-    (:class:`JsonColumns`) are its rows."""
+    (:class:`JsonColumns`) are its rows, and those columns are read as they are added."""
 
     decode: Decoder
     messages: list[Any] = field(default_factory=list)
     values: list[Any] = field(default_factory=list)
     problems: dict[int, str] = field(default_factory=dict)
+    columns: dict[str, list[Any]] = field(default_factory=dict)  # column -> values
 
     @classmethod
     def of(cls, messages: Sequence[Any], decode: Decoder) -> Decoded:
@@ -197,6 +198,9 @@ class Decoded:
             self.problems[start + i] = reason
         self.messages.extend(messages)
         self.values.extend(values)
+        if isinstance(self.decode, JsonColumns):  # while librdkafka fetches the next batch
+            for name in self.decode.columns:
+                self.columns.setdefault(name, []).extend(self.decode.column(values, name))
 
 
 def evaluate(
@@ -244,9 +248,7 @@ class Findings:
 
         needs_time = any(label == "freshness" for label, _ in checks)
         stamps = [m.timestamp()[1] for m in messages] if needs_time else []
-        some = decoded.decode if isinstance(decoded.decode, JsonColumns) else None
-        readers = some.readers if some is not None else None  # of rows of some columns
-        view = SampleView(values, stamps, now_ms, where, hidden, readers)
+        view = SampleView(values, stamps, now_ms, where, hidden, dict(decoded.columns))
         violations = [Violation(i, "decode", reason) for i, reason in sorted(problems.items())]
         for _, check in checks:
             violations.extend(check(view))
@@ -254,7 +256,8 @@ class Findings:
         self.failures += len(violations)
         if not violations or len(self.details) >= MAX_DETAILS:
             return
-        raw_text = (decoded.decode is decode_json or some is not None) and not hidden
+        json_text = decoded.decode is decode_json or isinstance(decoded.decode, JsonColumns)
+        raw_text = json_text and not hidden
 
         def shown(i: int) -> str | None:
             value = values[i]
