@@ -1,4 +1,8 @@
-"""The hook implementations of sluice-flink (thin: the work is in compiler and planner)."""
+"""The hook implementations of sluice-flink (thin: the work is in compiler and planner).
+
+The online modules (with httpx and confluent-kafka) and the dev services are imported by the
+hooks that need them, so offline commands such as ``compile`` do not pay for loading them.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from sluice.plugin.api import (
     TestResult,
 )
 from sluice.runtime import RunContext
-from sluice_flink import compiler, continuous, devstack, planner, violations
+from sluice_flink import compiler, continuous
 from sluice_flink.config import FlinkConfig, FlinkModelConfig
 
 
@@ -63,6 +67,8 @@ def sluice_compile(node: Node, context: CompileContext) -> Sequence[Artifact] | 
 @hookimpl
 def sluice_probe(runtime: Mapping[str, Any], timeout: float) -> ProbeResult | None:
     """Flink's version and slots, whether savepoints have a directory, the SQL Gateway."""
+    from sluice_flink import planner
+
     return planner.probe(runtime, timeout)
 
 
@@ -72,12 +78,16 @@ def sluice_plan(
 ) -> Sequence[Change | PlanWarning] | None:
     """Compiled jobs against running ones: by name, then by recorded spec hash; deletes cancel
     a job and delete its consumer group."""
+    from sluice_flink import planner
+
     return planner.plan(artifacts, context) or None
 
 
 @hookimpl
 def sluice_apply(change: Change, context: RunContext) -> ApplyResult | None:
     """Submit, upgrade (savepoint or stateless) or delete one job."""
+    from sluice_flink import planner
+
     return planner.apply(change, context)
 
 
@@ -86,12 +96,16 @@ def sluice_status(
     nodes: Sequence[Node], artifacts: Sequence[Artifact], context: RunContext
 ) -> Sequence[StatusItem] | None:
     """Each job's state and since when, and the savepoint it was restored from."""
+    from sluice_flink import planner
+
     return planner.status(nodes, artifacts, context) or None
 
 
 @hookimpl
 def sluice_dev_services() -> Sequence[DevService]:
     """A Flink session cluster (JobManager, TaskManager) and its SQL Gateway."""
+    from sluice_flink import devstack
+
     return devstack.dev_services()
 
 
@@ -105,4 +119,6 @@ def sluice_test_types() -> Sequence[str]:
 def sluice_run_test(test: Node, context: RunContext) -> TestResult | None:
     """Continuous tests: their job runs the current checks, and the violations of a window
     (not under ``sluice test --watch``, which checks them in process)."""
+    from sluice_flink import violations
+
     return violations.run_test(test, context)

@@ -2,8 +2,8 @@
 
 Offline work is in :mod:`config`, :mod:`compiler` and :mod:`acls`; online work goes through one
 :class:`~sluice_kafka.run.KafkaRun` per run (planner, applier, state, status). The online
-modules (and confluent-kafka) are imported by the hooks that go online, so offline commands
-such as ``compile`` do not pay for loading them.
+modules (and confluent-kafka) and the dev services are imported by the hooks that need them,
+so offline commands such as ``compile`` do not pay for loading them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sluice.plugin.api import (
 )
 from sluice.resolve import STANDARD_TEST_TYPES
 from sluice.runtime import RunContext
-from sluice_kafka import acls, compiler, devstack
+from sluice_kafka import acls, compiler
 from sluice_kafka.config import KafkaConfig, SchemaRegistryConfig, SchemaSettings
 
 if TYPE_CHECKING:
@@ -100,6 +100,8 @@ def sluice_secure(node: Node, context: CompileContext) -> Sequence[Artifact] | N
 @hookimpl
 def sluice_dev_services() -> Sequence[DevService]:
     """``kafka`` (a KRaft broker with PLAINTEXT and SASL listeners) and ``schema-registry``."""
+    from sluice_kafka import devstack
+
     return devstack.dev_services()
 
 
