@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from confluent_kafka import (
     ConsumerGroupTopicPartitions,
@@ -73,21 +73,13 @@ class LiveTopic:
     overridden: frozenset[str] = field(default_factory=frozenset)
 
 
-def _acl(binding: Binding) -> AclBinding:
-    return AclBinding(
-        ResourceType[binding.resource_type],
-        binding.resource_name,
-        ResourcePatternType[binding.pattern_type],
-        binding.principal,
-        binding.host,
-        AclOperation[binding.operation],
-        AclPermissionType[binding.permission],
-    )
+_Acl = TypeVar("_Acl", bound=AclBinding)
 
 
-def _acl_filter(binding: Binding) -> AclBindingFilter:
-    """A filter that matches exactly ``binding`` and nothing else."""
-    return AclBindingFilter(
+def _acl(binding: Binding, kind: type[_Acl]) -> _Acl:
+    """``binding`` as an AclBinding, or as an AclBindingFilter that matches exactly ``binding``
+    and nothing else."""
+    return kind(
         ResourceType[binding.resource_type],
         binding.resource_name,
         ResourcePatternType[binding.pattern_type],
@@ -371,7 +363,7 @@ class KafkaAdmin:
             return {}
         try:
             futures = self.admin.create_acls(
-                [_acl(b) for b in wanted], request_timeout=self.timeout
+                [_acl(b, AclBinding) for b in wanted], request_timeout=self.timeout
             )
         except KafkaException as exc:
             raise self._unreachable(exc) from exc
@@ -385,7 +377,7 @@ class KafkaAdmin:
             return {}
         try:
             futures = self.admin.delete_acls(
-                [_acl_filter(b) for b in doomed], request_timeout=self.timeout
+                [_acl(b, AclBindingFilter) for b in doomed], request_timeout=self.timeout
             )
         except KafkaException as exc:
             raise self._unreachable(exc) from exc
