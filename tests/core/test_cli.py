@@ -110,6 +110,19 @@ def test_a_directory_without_a_project_says_how_to_make_one(tmp_path, sluice_pro
     )
 
 
+def test_a_path_the_file_system_refuses_is_a_user_error(tmp_path, sluice_project):
+    (tmp_path / "a_file").write_text("", encoding="utf-8")
+    target = tmp_path / "a_file" / "shop"
+
+    result = sluice_project({}).run("init", str(target))
+
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: {target / 'exposures'}: Not a directory\n"
+        "  hint: check that the path exists and that sluice may read and write it\n"
+    )
+
+
 def test_a_selection_naming_nothing_is_an_error(shop):
     result = shop.run("ls", "--select", "nosuch", env=ENV)
 

@@ -71,6 +71,13 @@ def user_errors(options: Options) -> Iterator[None]:
     except Exception as exc:  # a bug: say so plainly, the traceback is one flag away
         if options.debug:
             traceback.print_exc()
+        if isinstance(exc, OSError) and exc.filename:  # the file system said no: not a bug
+            click.echo(
+                f"error: {exc.filename}: {exc.strerror or exc}\n"
+                "  hint: check that the path exists and that sluice may read and write it",
+                err=True,
+            )
+            sys.exit(1)
         click.echo(
             f"error: internal error: {type(exc).__name__}: {exc}\n"
             "  hint: this is a bug in sluice or a plugin; rerun with --debug and report the traceback",
