@@ -308,6 +308,31 @@ def test_a_declared_column_the_query_does_not_produce_is_an_error(sluice_project
     )
 
 
+def test_a_declared_type_flink_cannot_take_from_the_query_is_an_error(sluice_project):
+    # Flink refuses the job's INSERT ("Column types of query result and sink ... do not
+    # match"); a type it widens (DECIMAL into DOUBLE) is fine
+    code, output = validate(
+        sluice_project,
+        {
+            "models/a.yml": """
+            models:
+              - name: a
+                sql: SELECT payment_id, amount FROM {{ source("payments_raw") }}
+                columns:
+                  - { name: amount, type: DOUBLE }
+                  - { name: payment_id, type: BIGINT }
+            """,
+        },
+    )
+
+    assert code == 1
+    assert output == (
+        "error: models/a.yml:6:35: model 'a': column 'payment_id' is declared BIGINT, but the "
+        "query gives it type STRING\n"
+        "  hint: CAST it in the query (CAST(... AS BIGINT)), or declare it STRING\n"
+    )
+
+
 def test_a_model_with_neither_sql_nor_from_is_an_error(sluice_project):
     code, output = validate(sluice_project, {"models/a.yml": "models:\n  - name: a\n"})
 

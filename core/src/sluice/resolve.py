@@ -25,6 +25,7 @@ from sluice.project import Project
 from sluice.project.schema import Model, parse_duration_ms
 from sluice.render import Rendered
 from sluice.runtime import read_bootstrap
+from sluice.sql import type_kind
 
 # the data-test types of the project format; plugins may add more (``sluice_test_types``)
 CONTINUOUS = "continuous"
@@ -394,10 +395,9 @@ def _columns(
             ColumnInfo(d.name, d.type, d.description, d.classification) for d in model.columns
         ]
     names = {c.name for c in produced}
+    inferred = {c.name: c.type for c in analysis.columns} if analysis is not None else {}
     for index, column in enumerate(model.columns):
         if column.name not in names:
-            import difflib
-
             match = difflib.get_close_matches(column.name, list(names), n=1)
             raise ProjectError(
                 f"model '{model.name}': column '{column.name}' is declared but the query does not produce it",
@@ -405,6 +405,15 @@ def _columns(
                 hint=f"did you mean '{match[0]}'?"
                 if match
                 else "produced columns: " + ", ".join(sorted(names)),
+            )
+        found = inferred.get(column.name)
+        kinds = {type_kind(column.type), type_kind(found)}
+        if len(kinds) == 2 and None not in kinds:  # Flink would refuse the job's INSERT
+            raise ProjectError(
+                f"model '{model.name}': column '{column.name}' is declared {column.type}, but "
+                f"the query gives it type {found}",
+                location=origin.locate("columns", index, "type"),
+                hint=f"CAST it in the query (CAST(... AS {column.type})), or declare it {found}",
             )
     for masked in model.mask:
         if masked not in names:

@@ -5,7 +5,14 @@
 with their types and lineage, and whether it keeps state or emits updates.
 """
 
-from sluice.sql.analysis import ColumnRef, OutputColumn, SqlAnalysis, analyze_query, parse
+from sluice.sql.analysis import (
+    ColumnRef,
+    OutputColumn,
+    SqlAnalysis,
+    analyze_query,
+    parse,
+    type_kind,
+)
 from sluice.sql.dialect import WINDOW_TVFS, Flink, table_argument
 from sluice.sql.errors import SqlAnalysisError, SqlSyntaxError
 
@@ -20,4 +27,5 @@ __all__ = [
     "analyze_query",
     "parse",
     "table_argument",
+    "type_kind",
 ]

@@ -979,6 +979,29 @@ def _equates(condition: exp.Expr, name: str) -> bool:
 
 _INTEGERS = ("TINYINT", "SMALLINT", "INT", "BIGINT")
 _INTEGER_DIGITS = {"TINYINT": 3, "SMALLINT": 5, "INT": 10, "BIGINT": 19}
+# Kinds of Flink types between which a query's value never converts implicitly into a sink's
+# column (within a kind Flink may widen, e.g. INT into BIGINT, DATE into TIMESTAMP)
+_TYPE_KINDS = {
+    "text": ("CHAR", "VARCHAR", "STRING"),
+    "number": (
+        *("TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT"),
+        *("DECIMAL", "DEC", "NUMERIC", "FLOAT", "DOUBLE", "REAL"),
+    ),
+    "boolean": ("BOOLEAN",),
+    "time": ("DATE", "TIME", "TIMESTAMP", "TIMESTAMP_LTZ"),
+    "bytes": ("BINARY", "VARBINARY", "BYTES"),
+}
+_KIND_OF = {name: kind for kind, names in _TYPE_KINDS.items() for name in names}
+_TYPE_NAME = re.compile(r"^\s*([A-Za-z_]+)")
+
+
+def type_kind(type_text: str | None) -> str | None:
+    """``"text"``, ``"number"``, ``"boolean"``, ``"time"`` or ``"bytes"`` for a Flink type,
+    None for any other (ROW, ARRAY, MAP ...) or unknown one."""
+    match = _TYPE_NAME.match(type_text or "")
+    return _KIND_OF.get(match.group(1).upper()) if match else None
+
+
 _DECIMAL = re.compile(r"^DECIMAL\((\d+),(\d+)\)$")
 _MAX_PRECISION = 38
 
