@@ -980,7 +980,8 @@ def _equates(condition: exp.Expr, name: str) -> bool:
 _INTEGERS = ("TINYINT", "SMALLINT", "INT", "BIGINT")
 _INTEGER_DIGITS = {"TINYINT": 3, "SMALLINT": 5, "INT": 10, "BIGINT": 19}
 # Kinds of Flink types between which a query's value never converts implicitly into a sink's
-# column (within a kind Flink may widen, e.g. INT into BIGINT, DATE into TIMESTAMP)
+# column. Within a kind Flink takes some (INT into BIGINT, TIMESTAMP into TIMESTAMP_LTZ) and
+# refuses others (BIGINT into INT, DATE into TIMESTAMP): only a change of kind surely fails.
 _TYPE_KINDS = {
     "text": ("CHAR", "VARCHAR", "STRING"),
     "number": (
