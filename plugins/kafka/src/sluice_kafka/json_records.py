@@ -17,21 +17,14 @@ values orjson cannot hold in a double or a 64-bit integer:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from operator import attrgetter
 from typing import Any
 
 import msgspec
+from orjson import loads  # its JSONDecodeError is a ValueError
 
 from sluice_kafka.assertions import MISSING, SKIP
-
-try:  # orjson decodes small records about three times as fast as the json module
-    from orjson import JSONDecodeError as _JSONError
-    from orjson import loads as _loads
-except ImportError:  # pragma: no cover - orjson is a dependency, but keep working without
-    _JSONError = json.JSONDecodeError  # type: ignore[misc,assignment]
-    _loads = json.loads  # type: ignore[assignment]
 
 # what msgspec raises for a record it does not decode
 _REFUSED = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, RecursionError)
@@ -39,17 +32,16 @@ _REFUSED = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError, Re
 
 def decode_json(raw: Sequence[bytes | None]) -> tuple[list[Any], dict[int, str]]:
     """Every column of each record (a dict), or whatever other JSON value it holds."""
-    loads = _loads
     try:  # the common case: every record decodes, in one tight loop
         return [None if v is None else loads(v) for v in raw], {}
-    except (ValueError, _JSONError):
+    except ValueError:
         pass
     values: list[Any] = []
     problems: dict[int, str] = {}
     for i, v in enumerate(raw):
         try:
             values.append(None if v is None else loads(v))
-        except (ValueError, _JSONError) as exc:
+        except ValueError as exc:
             values.append(None)
             problems[i] = f"not JSON: {exc}"
     return values, problems
