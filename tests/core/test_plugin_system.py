@@ -29,7 +29,7 @@ import pytest
 from sluice.errors import PluginError
 from sluice.nodes import Node
 from sluice.plugin import hookimpl, spec
-from sluice.plugin.api import ProbeResult
+from sluice.plugin.api import Artifact, ProbeResult
 from sluice.plugin.manager import PluginManager
 from sluice.session import Session
 from sluice.testing import SluiceProject
@@ -308,6 +308,25 @@ def test_a_plugin_that_crashes_raises_plugin_error_naming_it(
 
     with pytest.raises(PluginError, match=r"^plugin 'crashy' failed in sluice_compile: "):
         manager.compile_node(node, context=None)
+
+
+@pytest.mark.parametrize("file", ["../escape.sql", "/etc/x", "a//b", ".", "a\\b.sql", ""])
+def test_an_artifact_file_outside_the_plugins_folder_is_refused(file: str) -> None:
+    class Escaping:
+        @hookimpl
+        def sluice_compile(self, node: Node, context: Any) -> list[Artifact]:
+            return [Artifact("escaping", "job", node.name, {}, file=file, text="x")]
+
+    manager = PluginManager(load_entry_points=False, extra_plugins=[("escaping", Escaping())])
+    node = Node("source.orders", "orders", "source", spec=None, file="stream_project.yml")
+
+    with pytest.raises(PluginError) as raised:
+        manager.compile_node(node, context=None)
+
+    assert str(raised.value) == (
+        f"plugin 'escaping' returned an artifact whose file {file!r} is not a path inside "
+        "target/escaping/ (names joined by '/', no '..')"
+    )
 
 
 # -- probes -----------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ The result is a :class:`sluice.manifest.Manifest`; nothing here talks to a remot
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pydantic import BaseModel
@@ -34,9 +34,10 @@ class CompileContext:
     """What a plugin sees while it compiles a node."""
 
     project: Project
+    # the nodes resolved so far, in graph order: the node being compiled and all upstream of it
     nodes: Mapping[str, Node]
     capabilities: Capabilities
-    artifacts: Mapping[str, Sequence[Artifact]]  # artifacts of nodes compiled so far
+    artifacts: Mapping[str, Sequence[Artifact]]  # artifacts of the nodes compiled before it
     # plugins ask for the same few places of a node many times (every reader of it asks too)
     _locations: dict[tuple[str, tuple[str | int, ...]], Location] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -70,10 +71,16 @@ def compile_project(
     *,
     sections: Sequence[tuple[str, ConfigSection]] | None = None,
     cache: CompileCache | None = None,
+    on_artifacts: Callable[[Sequence[Artifact]], None] | None = None,
 ) -> Manifest:
-    """Compile ``project`` into a manifest; all user errors of a stage are raised together."""
+    """Compile ``project`` into a manifest; all user errors of a stage are raised together.
+
+    ``on_artifacts`` receives each node's artifacts as soon as they are compiled.
+    """
     with collector_paused():
-        return _compile(project, manager, capabilities, sections, cache or CompileCache())
+        return _compile(
+            project, manager, capabilities, sections, cache or CompileCache(), on_artifacts
+        )
 
 
 def _compile(
@@ -82,6 +89,7 @@ def _compile(
     capabilities: Capabilities,
     sections: Sequence[tuple[str, ConfigSection]] | None,
     cache: CompileCache,
+    on_artifacts: Callable[[Sequence[Artifact]], None] | None,
 ) -> Manifest:
     sections = manager.config_sections() if sections is None else sections
     kinds = manager.materializations()
@@ -100,14 +108,20 @@ def _compile(
     if cycle:
         raise CycleError(cycle, location=project.origin(cycle[0]).locate("name"))
 
+    # Each node is compiled by the plugins as soon as it is resolved: a plugin reads only the
+    # node and what is upstream of it, and the node's files can be written while the rest of
+    # the graph compiles. Once a node has failed to resolve, plugins compile nothing more.
     nodes: dict[str, Node] = {}
+    artifacts: dict[str, list[Artifact]] = {}
+    context = CompileContext(project, nodes, capabilities, artifacts)
     failed: set[str] = set()
+    plugin_errors: list[SluiceError] = []
     for uid in graph.topological_order():
         if any(parent in failed for parent in deps[uid]):
             failed.add(uid)
             continue
         try:
-            nodes[uid] = resolve_node(
+            node = nodes[uid] = resolve_node(
                 uid,
                 project,
                 renders,
@@ -122,9 +136,21 @@ def _compile(
         except ProjectErrors as exc:
             errors.extend(exc.errors)
             failed.add(uid)
+            continue
         except SluiceError as exc:
             errors.append(exc)
             failed.add(uid)
+            continue
+        if errors:
+            continue
+        try:
+            compiled = manager.compile_node(node, context) + manager.secure_node(node, context)
+        except SluiceError as exc:
+            plugin_errors.append(exc)
+            continue
+        artifacts[uid] = compiled
+        if on_artifacts is not None:
+            on_artifacts(compiled)
     _raise(errors)
 
     partitions = {
@@ -132,26 +158,14 @@ def _compile(
         for uid, node in nodes.items()
         if node.resource_type == "model" and node.topic
     }
-    errors.extend(check_governance(project, nodes, partitions))
-    _raise(errors)
-
-    artifacts: dict[str, list[Artifact]] = {}
-    context = CompileContext(project, nodes, capabilities, artifacts)
-    for uid in graph.topological_order():
-        node = nodes[uid]
-        try:
-            artifacts[uid] = manager.compile_node(node, context) + manager.secure_node(
-                node, context
-            )
-        except SluiceError as exc:
-            errors.append(exc)
-    _raise(errors)
+    _raise(check_governance(project, nodes, partitions))
+    _raise(plugin_errors)
     return Manifest(
         project=project, graph=graph, nodes=nodes, artifacts=artifacts, capabilities=capabilities
     )
 
 
-def _raise(errors: list[SluiceError]) -> None:
+def _raise(errors: Sequence[SluiceError]) -> None:
     if len(errors) == 1:
         raise errors[0]
     if errors:

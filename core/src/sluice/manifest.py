@@ -1,20 +1,17 @@
 """The compiled project as a value, and its files under ``target/``.
 
 ``target/manifest.json`` holds every node, the graph maps, and each node's artifacts; each
-plugin's readable artifacts go to ``target/<plugin>/``. The bytes depend only on the project:
+plugin's readable artifacts go to ``target/<plugin>/`` (written by
+:mod:`sluice.target_files`). The bytes depend only on the project:
 keys are sorted and ``generated_at`` is the modification time of the newest project file
 (or ``SOURCE_DATE_EPOCH`` when set), so an unchanged project compiles to identical files.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import sys
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -33,6 +30,7 @@ from sluice.selection import NodeFacts
 if TYPE_CHECKING:
     from sluice.capabilities import Capabilities
     from sluice.project import Project
+    from sluice.target_files import TargetWriter
 
 SCHEMA_VERSION = 1
 
@@ -130,34 +128,26 @@ class Manifest:
         ]
         return data
 
-    def write(self, target: Path) -> list[Path]:
-        """Write manifest.json and the readable artifacts; returns the files of this compile.
-
-        A file whose content did not change is not rewritten, and files of a previous compile
-        that no node produces any more are removed (an index under ``target/.cache`` records
-        what sluice wrote, so nothing else in ``target/`` is touched).
+    def write(self, writer: TargetWriter) -> list[Path]:
+        """Write manifest.json and the readable artifacts through ``writer`` (which may hold
+        some of them already, handed over while the compile ran); returns this compile's files.
         """
         with collector_paused():
-            return self._write(target)
-
-    def _write(self, target: Path) -> list[Path]:
-        redact = self.project.redact
-        artifacts = {relative: redact(text) for relative, text in self._artifact_texts()}
-        files = _TargetFiles(target)
-        # Creating thousands of files is kernel work and the manifest's JSON is Python work:
-        # the artifact files are written on a thread while the JSON is built.
-        with _written_meanwhile(files.to_write(artifacts)):
-            manifest = _compact_json(self.to_json())
-            _write_files(files.to_write({"manifest.json": redact(manifest) + "\n"}))
-        files.finish()
-        return [target / "manifest.json", *(target / relative for relative in artifacts)]
+            redact = self.project.redact
+            relatives = []
+            for relative, text in self._artifact_texts():
+                writer.add(relative, redact(text))
+                relatives.append(relative)
+            writer.add("manifest.json", redact(_compact_json(self.to_json())) + "\n")
+            writer.commit()
+        return [writer.target / "manifest.json", *(writer.target / r for r in relatives)]
 
     def _artifact_texts(self) -> list[tuple[str, str]]:
         """Each readable artifact file (``<plugin>/<file>``) and its text, by path."""
         grouped: dict[str, list[Artifact]] = {}
         for artifact in self.all_artifacts():
             if artifact.file:
-                grouped.setdefault(f"{artifact.plugin}/{artifact.file}", []).append(artifact)
+                grouped.setdefault(artifact_file(artifact), []).append(artifact)
         texts = []
         for relative, items in sorted(grouped.items()):
             if len(items) == 1 and items[0].text is not None:
@@ -169,121 +159,17 @@ class Manifest:
         return texts
 
 
+def artifact_file(artifact: Artifact) -> str:
+    """Where under ``target/`` an artifact with a ``file`` is written: ``<plugin>/<file>``.
+    Several artifacts naming one file share it, as a JSON list of their specs."""
+    return f"{artifact.plugin}/{artifact.file}"
+
+
 def _compact_json(value: Mapping[str, Any]) -> str:
     """``json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)``, the same text,
-    encoded by orjson: about six times as fast for a manifest of 10,000 nodes (20 MB), so it
-    hardly stalls the thread that writes the artifact files meanwhile."""
+    encoded by orjson: about six times as fast for a manifest of 10,000 nodes (20 MB)."""
     options = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
     return orjson.dumps(value, default=str, option=options).decode("utf-8")
-
-
-class _TargetFiles:
-    """The files sluice keeps in ``target/``: which to write, and the index of what it wrote.
-
-    The index (``.cache/files.json``) maps each file to the SHA-1 of its text; it is written
-    last, so files of a compile that stopped half-way are compared and rewritten next time.
-    """
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self.index_path = target / ".cache" / "files.json"
-        try:
-            self.previous: dict[str, str] = json.loads(self.index_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            self.previous = {}
-        self.current: dict[str, str] = {}
-        self.existing = _Listings(target)
-
-    def to_write(self, files: Mapping[str, str]) -> list[tuple[Path, str]]:
-        """The files among ``files`` (relative path -> text) that are new or changed."""
-        changed = []
-        for relative, text in files.items():
-            digest = hashlib.sha1(text.encode("utf-8")).hexdigest()
-            self.current[relative] = digest
-            if self.previous.get(relative) != digest or not self.existing.has(relative):
-                changed.append((self.target / relative, text))
-        return changed
-
-    def finish(self) -> None:
-        """Remove the files of the last compile that this one did not produce; record the index."""
-        for relative in self.previous.keys() - self.current.keys():
-            (self.target / relative).unlink(missing_ok=True)
-        self.index_path.parent.mkdir(parents=True, exist_ok=True)
-        self.index_path.write_text(json.dumps(self.current, sort_keys=True), encoding="utf-8")
-
-
-# Below this many files a thread costs more than it hides.
-_WRITER_THREAD_FROM = 200
-# While the writer thread runs, how soon it gets the GIL back after each system call (the
-# default 5 ms would let it create only a few hundred files per second next to busy Python).
-_WRITER_SWITCH_INTERVAL = 0.0001
-
-
-@contextmanager
-def _written_meanwhile(items: list[tuple[Path, str]]) -> Iterator[None]:
-    """Write ``items`` on a thread while the block runs (at once, for a few files)."""
-    if len(items) < _WRITER_THREAD_FROM:
-        _write_files(items)
-        yield
-        return
-    failures: list[BaseException] = []
-
-    def write() -> None:
-        try:
-            _write_files(items)
-        except BaseException as exc:  # re-raised in the caller's thread
-            failures.append(exc)
-
-    writer = threading.Thread(target=write, name="sluice-artifact-writer")
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(_WRITER_SWITCH_INTERVAL)
-    writer.start()
-    try:
-        yield
-    finally:
-        writer.join()
-        sys.setswitchinterval(interval)
-    if failures:
-        raise failures[0]
-
-
-def _write_files(items: list[tuple[Path, str]]) -> None:
-    for folder in {path.parent for path, _ in items}:
-        folder.mkdir(parents=True, exist_ok=True)
-    for path, text in items:
-        _write_file(path, text)
-
-
-class _Listings:
-    """Which files exist, from one directory listing per folder instead of a stat per file."""
-
-    def __init__(self, target: Path) -> None:
-        self.target = target
-        self.files: dict[str, set[str]] = {}
-
-    def has(self, relative: str) -> bool:
-        folder, _, name = relative.rpartition("/")
-        if folder not in self.files:
-            try:
-                with os.scandir(self.target / folder) as entries:
-                    self.files[folder] = {e.name for e in entries if e.is_file()}
-            except OSError:
-                self.files[folder] = set()
-        return name in self.files[folder]
-
-
-def _write_file(path: Path, text: str) -> None:
-    """``path.write_text(text, encoding="utf-8")`` without a text-mode file object, which
-    costs more than the write itself for a small file."""
-    if os.linesep != "\n":
-        text = text.replace("\n", os.linesep)
-    content = memoryview(text.encode("utf-8"))
-    handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
-    try:
-        while content:
-            content = content[os.write(handle, content) :]
-    finally:
-        os.close(handle)
 
 
 def _generated_at(project: Project) -> str:

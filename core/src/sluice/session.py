@@ -6,6 +6,7 @@ Each step is computed once, on first use, so a command pays only for what it nee
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -13,11 +14,12 @@ from pathlib import Path
 from sluice import __version__
 from sluice.capabilities import Capabilities, configured, probed
 from sluice.compiler import CompileCache, compile_project
-from sluice.manifest import Manifest
+from sluice.manifest import Manifest, artifact_file
 from sluice.memory import collector_paused
-from sluice.plugin.api import ConfigSection
+from sluice.plugin.api import Artifact, ConfigSection
 from sluice.plugin.manager import PluginManager
 from sluice.project import Project, load_project
+from sluice.target_files import HELPER_FROM_NODES, TargetWriter
 
 CACHE_FILE = Path("target") / ".cache" / f"compile-{__version__}.pickle"
 
@@ -29,6 +31,8 @@ class Session:
     probe: bool = False  # capabilities from probes (online commands) instead of configuration
     probe_timeout: float = 5.0
     manager: PluginManager = field(default_factory=PluginManager)
+    # set while `compile` writes target/: the compile hands it each artifact file at once
+    writer: TargetWriter | None = None
 
     @cached_property
     def sections(self) -> list[tuple[str, ConfigSection]]:
@@ -67,10 +71,38 @@ class Session:
     @cached_property
     def manifest(self) -> Manifest:
         manifest = compile_project(
-            self.project, self.manager, self.capabilities, sections=self.sections, cache=self.cache
+            self.project,
+            self.manager,
+            self.capabilities,
+            sections=self.sections,
+            cache=self.cache,
+            on_artifacts=None if self.writer is None else self._hand_over,
         )
         self._save_cache()
         return manifest
+
+    def write_target(self) -> list[Path]:
+        """Compile (unless done already) and write ``target/``; returns the files of the compile.
+
+        The compile hands each artifact file to the writer as soon as a plugin has compiled it
+        (:mod:`sluice.target_files`); ``Manifest.write`` adds the rest and commits.
+        """
+        project = self.project
+        size = len(project.sources) + len(project.models) + len(project.tests)
+        with TargetWriter(self.target, helper=size >= HELPER_FROM_NODES) as writer:
+            self.writer = writer
+            try:
+                return self.manifest.write(writer)
+            finally:
+                self.writer = None
+
+    def _hand_over(self, artifacts: Sequence[Artifact]) -> None:
+        """A node's artifacts with a text of their own, as they will be written unless another
+        artifact names the same file (``Manifest.write`` sends that file again)."""
+        assert self.writer is not None
+        for artifact in artifacts:
+            if artifact.file and artifact.text is not None:
+                self.writer.add(artifact_file(artifact), self.project.redact(artifact.text))
 
     def _save_cache(self) -> None:
         path = self.project_dir / CACHE_FILE

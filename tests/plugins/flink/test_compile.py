@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+import sluice.session
+
 PROJECT = """
 project: { name: shop }
 runtime:
@@ -497,3 +501,37 @@ def test_a_masked_key_column_is_an_error(sluice_project):
         "cannot mask key column 'order_id': the records' key would change with it\n"
         "  hint: mask a column that is not part of key:, or key the model by another column\n"
     )
+
+
+@pytest.mark.parametrize("helper", [False, True], ids=["in-process", "helper"])
+def test_a_compile_that_fails_downstream_leaves_every_job_file_as_it_was(
+    sluice_project, monkeypatch: pytest.MonkeyPatch, helper: bool
+):
+    # the job of `big` is compiled, and its file handed to the writer, before `bad` fails
+    monkeypatch.setattr(sluice.session, "HELPER_FROM_NODES", 0 if helper else 10**9)
+    models = """
+  - name: big
+    sql: SELECT order_id, amount, ts FROM {{ source("orders") }} WHERE amount > 100
+  - name: bad
+    sql: SELECT order_id FROM {{ ref("big") }}
+"""
+    target = compile_ok(sluice_project, models)
+    before = {p.name: p.read_text() for p in target.iterdir()}
+    project = sluice_project(
+        {
+            "stream_project.yml": PROJECT
+            + models.replace("> 100", "> 500").replace("SELECT order_id FROM", "SELECT nosuch FROM")
+        }
+    )
+
+    result = project.run("compile")
+
+    assert result.exit_code == 1
+    assert "nosuch" in result.output
+    assert {p.name: p.read_text() for p in target.iterdir()} == before
+    assert "amount > 100" in before["big.sql"]
+    assert not (target.parent / ".cache" / "staging").exists()
+
+    project.write({"stream_project.yml": PROJECT + models.replace("> 100", "> 500")})
+    assert project.run("compile").exit_code == 0
+    assert "amount > 500" in (target / "big.sql").read_text()

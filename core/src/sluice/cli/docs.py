@@ -30,8 +30,8 @@ def _generate(options: Options, select: tuple[str, ...], exclude: tuple[str, ...
     from sluice.docs_site import build_site
 
     session = options.session()
+    session.write_target()
     manifest = session.manifest
-    manifest.write(session.target)
     chosen = select_from(manifest, select, exclude) if select or exclude else None
     return build_site(session.target, chosen, redact=session.project.redact)
 

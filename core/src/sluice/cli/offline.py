@@ -50,8 +50,8 @@ def compile_(**kwargs: Any) -> None:
             counts, written = unchanged
         else:
             session = options.session()
-            manifest = session.manifest
-            counts, written = count_nodes(manifest), manifest.write(session.target)
+            written = session.write_target()
+            counts = count_nodes(session.manifest)
             incremental.remember(
                 options.project_dir,
                 options.env,

@@ -252,6 +252,11 @@ class PluginManager:
                     f"plugin '{plugin}' returned {item!r} from {hook}; expected an Artifact "
                     f"whose plugin is '{plugin}'"
                 )
+            if item.file is not None and not _plain_relative(item.file):
+                raise PluginError(
+                    f"plugin '{plugin}' returned an artifact whose file {item.file!r} is not a "
+                    f"path inside target/{plugin}/ (names joined by '/', no '..')"
+                )
             artifacts.append(item)
         return artifacts
 
@@ -348,3 +353,10 @@ def _core_version() -> str:
     from sluice import __version__
 
     return __version__
+
+
+def _plain_relative(path: str) -> bool:
+    """``a/b.sql``, not ``/a``, ``../a``, ``a//b``, ``a\\b`` or ``.``: a file a plugin may
+    write under its folder of ``target/``."""
+    parts = path.split("/")
+    return all(part not in ("", ".", "..") and "\\" not in part for part in parts)
