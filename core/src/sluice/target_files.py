@@ -38,7 +38,7 @@ INDEX = ".cache/files.json"
 STAGING = ".cache/staging"
 # From this many nodes a compile hands its files to a helper process (about 60 ms to start,
 # in parallel with the compile); below it they are written in-process.
-HELPER_FROM_NODES = 300
+HELPER_FROM_NODES = 1000
 _BATCH = 128  # files per message to the helper
 
 
