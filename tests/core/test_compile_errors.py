@@ -256,6 +256,25 @@ def test_a_sql_error_in_an_inline_sql_value_points_at_the_column(sluice_project)
     assert output == "error: models/a.yml:3:68: unknown column 'nope' in `payments_raw`\n"
 
 
+def test_a_misspelt_type_in_a_cast_points_at_it_and_suggests_the_flink_type(sluice_project):
+    code, output = validate(
+        sluice_project,
+        {
+            "models/a.yml": """
+            models:
+              - name: a
+                sql: SELECT CAST(payment_id AS STRIN) AS id FROM {{ source("payments_raw") }}
+            """,
+        },
+    )
+
+    assert code == 1
+    assert output == (
+        "error: models/a.yml:3:36: unknown type 'STRIN': Flink SQL has no such type\n"
+        "  hint: did you mean 'STRING'?\n"
+    )
+
+
 def test_a_sql_error_in_a_sql_file_names_the_sql_file(sluice_project):
     code, output = validate(
         sluice_project,

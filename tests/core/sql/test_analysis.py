@@ -210,6 +210,54 @@ def test_relations_are_listed_in_order_of_first_appearance_without_ctes() -> Non
 # -- columns: names, types, lineage -------------------------------------------------------------
 
 
+def test_a_cast_types_its_column_with_the_flink_spelling_of_the_type() -> None:
+    # sqlglot reads STRING as its TEXT and TIMESTAMP_LTZ as TIMESTAMPLTZ: neither is a Flink
+    # type, and a sink table declared with them is refused at apply
+    sql = """
+        SELECT CAST(id AS STRING) AS s, CAST(ts AS TIMESTAMP_LTZ(3)) AS t,
+               CAST(id AS VARCHAR(10)) AS v, CAST(id AS BYTES) AS b,
+               CAST(ARRAY[id] AS ARRAY<STRING>) AS a
+        FROM payments_clean
+    """
+
+    columns = analyze_query(sql, UPSTREAM).columns
+
+    assert [(c.name, c.type) for c in columns] == [
+        ("s", "STRING"),
+        ("t", "TIMESTAMP_LTZ(3)"),
+        ("v", "VARCHAR(10)"),
+        ("b", "BYTES"),
+        ("a", "ARRAY<STRING>"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sql", "error"),
+    [
+        (
+            "SELECT CAST(id AS STRIN) AS s FROM orders",
+            ("unknown type 'STRIN': Flink SQL has no such type", 1, 19, "did you mean 'STRING'?"),
+        ),
+        (
+            "SELECT id\nFROM orders WHERE CAST(id as foo) = 'x'",
+            (
+                "unknown type 'foo': Flink SQL has no such type",
+                2,
+                30,
+                "write a Flink type such as STRING, BIGINT, DECIMAL(12,2) or TIMESTAMP(3)",
+            ),
+        ),
+    ],
+)
+def test_a_type_flink_does_not_have_is_an_error_at_its_name(
+    sql: str, error: tuple[str, int, int, str]
+) -> None:
+    with pytest.raises(SqlAnalysisError) as raised:
+        analyze_query(sql, UPSTREAM)
+
+    assert raised.value.args == error
+
+
 def test_a_projection_passes_names_types_and_lineage_through() -> None:
     sql = """
         SELECT id AS payment_id, amount, CAST(amount AS DECIMAL(10, 0)) AS whole,

@@ -246,5 +246,8 @@ def _to_flink_spelling(tree: exp.Expr, dialect: Dialect, opts: dict[str, Any]) -
             name = _FLINK_TYPE_NAMES[node.this]
             size = ", ".join(dialect.generate(e) for e in node.expressions)
             text = f"{name}({size})" if size else name
-            node.replace(exp.DataType(this=exp.DataType.Type.USERDEFINED, kind=text))
+            flink_type = exp.DataType(this=exp.DataType.Type.USERDEFINED, kind=text)
+            if node is tree:  # a type alone (a column's type): nothing to replace it in
+                return flink_type
+            node.replace(flink_type)
     return tree
