@@ -316,6 +316,49 @@ def test_a_window_aggregation_counts_per_window_in_event_time(
         stop_jobs_of(env, name)
 
 
+def test_a_model_of_casts_declares_flink_types_and_its_job_writes_the_cast_values(
+    env: Env, sluice_project: MakeProject
+) -> None:
+    # sqlglot spells STRING and TIMESTAMP_LTZ as TEXT and TIMESTAMPLTZ; Flink refused a sink
+    # table declared with those, so this apply failed
+    name = _unique("shop")
+    source, output = _unique("orders"), _unique("cast")
+    create_topics(env, source, output)
+    model = f"""
+  - name: cast_orders
+    materialized: flink
+    topic: {{ name: {output} }}
+    sql: |
+      SELECT order_id, CAST(amount AS STRING) AS amount_text,
+             CAST(amount AS DECIMAL(10,2)) AS amount_exact, CAST(ts AS TIMESTAMP_LTZ(3)) AS ordered_at
+      FROM {{{{ source("orders") }}}}
+"""
+    project = sluice_project({"stream_project.yml": project_yaml(name, source, model)})
+    reader = TopicReader(env["KAFKA_BOOTSTRAP"], output)
+    try:
+        produce(env, source, [order("o1", "ann", 5)])
+        run_ok(project, env, "apply")
+        running_job(env, f"sluice.{name}.cast_orders")
+
+        rows = reader.until(1)
+        assert [(r["order_id"], r["amount_text"], r["amount_exact"]) for r in rows] == [
+            ("o1", "5", 5.0)
+        ]
+        assert rows[0]["ordered_at"].startswith("2024-01-01")
+        run_ok(project, env, "compile")
+        columns = project.manifest()["nodes"]["model.cast_orders"]["columns"]
+        assert [(c["name"], c["type"]) for c in columns] == [
+            ("order_id", "STRING"),
+            ("amount_text", "STRING"),
+            ("amount_exact", "DECIMAL(10,2)"),
+            ("ordered_at", "TIMESTAMP_LTZ(3)"),
+        ]
+        run_ok(project, env, "destroy", "--yes")
+    finally:
+        reader.close()
+        stop_jobs_of(env, name)
+
+
 def test_a_masked_model_without_a_gateway_writes_only_masked_values(
     env: Env, sluice_project: MakeProject
 ) -> None:
