@@ -216,7 +216,9 @@ def test_a_cast_types_its_column_with_the_flink_spelling_of_the_type() -> None:
     sql = """
         SELECT CAST(id AS STRING) AS s, CAST(ts AS TIMESTAMP_LTZ(3)) AS t,
                CAST(id AS VARCHAR(10)) AS v, CAST(id AS BYTES) AS b,
-               CAST(ARRAY[id] AS ARRAY<STRING>) AS a
+               CAST(ARRAY[id] AS ARRAY<STRING>) AS a,
+               CAST(ROW(id, ts) AS ROW<k STRING, at ARRAY<ROW(t TIMESTAMP(3))>>) AS r,
+               ROW(id, currency) AS plain_row
         FROM payments_clean
     """
 
@@ -228,6 +230,8 @@ def test_a_cast_types_its_column_with_the_flink_spelling_of_the_type() -> None:
         ("v", "VARCHAR(10)"),
         ("b", "BYTES"),
         ("a", "ARRAY<STRING>"),
+        ("r", "ROW<`k` STRING,`at` ARRAY<ROW<`t` TIMESTAMP(3)>>>"),
+        ("plain_row", None),
     ]
 
 

@@ -320,7 +320,7 @@ def test_a_model_of_casts_declares_flink_types_and_its_job_writes_the_cast_value
     env: Env, sluice_project: MakeProject
 ) -> None:
     # sqlglot spells STRING and TIMESTAMP_LTZ as TEXT and TIMESTAMPLTZ; Flink refused a sink
-    # table declared with those, so this apply failed
+    # table declared with those, so this apply failed; a ROW type was a syntax error
     name = _unique("shop")
     source, output = _unique("orders"), _unique("cast")
     create_topics(env, source, output)
@@ -330,7 +330,8 @@ def test_a_model_of_casts_declares_flink_types_and_its_job_writes_the_cast_value
     topic: {{ name: {output} }}
     sql: |
       SELECT order_id, CAST(amount AS STRING) AS amount_text,
-             CAST(amount AS DECIMAL(10,2)) AS amount_exact, CAST(ts AS TIMESTAMP_LTZ(3)) AS ordered_at
+             CAST(amount AS DECIMAL(10,2)) AS amount_exact, CAST(ts AS TIMESTAMP_LTZ(3)) AS ordered_at,
+             CAST(ROW(order_id, customer) AS ROW<id STRING, who STRING>) AS parts
       FROM {{{{ source("orders") }}}}
 """
     project = sluice_project({"stream_project.yml": project_yaml(name, source, model)})
@@ -345,6 +346,7 @@ def test_a_model_of_casts_declares_flink_types_and_its_job_writes_the_cast_value
             ("o1", "5", 5.0)
         ]
         assert rows[0]["ordered_at"].startswith("2024-01-01")
+        assert rows[0]["parts"] == {"id": "o1", "who": "ann"}
         run_ok(project, env, "compile")
         columns = project.manifest()["nodes"]["model.cast_orders"]["columns"]
         assert [(c["name"], c["type"]) for c in columns] == [
@@ -352,6 +354,7 @@ def test_a_model_of_casts_declares_flink_types_and_its_job_writes_the_cast_value
             ("amount_text", "STRING"),
             ("amount_exact", "DECIMAL(10,2)"),
             ("ordered_at", "TIMESTAMP_LTZ(3)"),
+            ("parts", "ROW<`id` STRING,`who` STRING>"),
         ]
         run_ok(project, env, "destroy", "--yes")
     finally:

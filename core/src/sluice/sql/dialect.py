@@ -11,8 +11,8 @@ those are native classes that Python code cannot subclass. What Flink needs on t
 around them instead:
 
 * the tokenizer (a Python class in both builds): backticks quote identifiers,
-  ``MATCH_RECOGNIZE`` is a keyword, and ``SESSION`` is a plain name (so ``SESSION(...)`` is
-  a call, the session window TVF);
+  ``MATCH_RECOGNIZE`` is a keyword, ``ROW`` reads as the stock STRUCT type, and ``SESSION`` is
+  a plain name (so ``SESSION(...)`` is a call, the session window TVF);
 * :meth:`Flink.tokenize` rewrites a table argument ``TABLE t [PARTITION BY k]`` into the call
   ``TABLE(t [, PARTITION_BY(k)])``, which the stock parser reads as
   ``Anonymous(TABLE, [Column t, ...])``;
@@ -78,6 +78,8 @@ class Flink(Dialect):
             # The base tokenizer reads MATCH_RECOGNIZE as a name, so `t MATCH_RECOGNIZE (...)`
             # would alias the table instead of starting the clause.
             "MATCH_RECOGNIZE": TokenType.MATCH_RECOGNIZE,
+            # ROW<a INT> and ROW(a INT) are types (the stock STRUCT); ROW(x, y) is still a call
+            "ROW": TokenType.STRUCT,
         }
 
     def __init__(self, **kwargs: Any) -> None:
@@ -242,6 +244,15 @@ def _to_flink_spelling(tree: exp.Expr, dialect: Dialect, opts: dict[str, Any]) -
             node.replace(exp.Var(this=f"ARRAY[{items}]"))
         elif isinstance(node, exp.CurrentTimestamp) and not node.this:
             node.replace(exp.Var(this="CURRENT_TIMESTAMP"))  # a niladic function: no ()
+        elif isinstance(node, exp.DataType) and node.this == exp.DataType.Type.STRUCT:
+            fields = ", ".join(
+                f"`{field.name.replace('`', '``')}` {dialect.generate(field.args['kind'])}"
+                for field in node.expressions
+            )
+            flink_type = exp.DataType(this=exp.DataType.Type.USERDEFINED, kind=f"ROW<{fields}>")
+            if node is tree:
+                return flink_type
+            node.replace(flink_type)
         elif isinstance(node, exp.DataType) and node.this in _FLINK_TYPE_NAMES:
             name = _FLINK_TYPE_NAMES[node.this]
             size = ", ".join(dialect.generate(e) for e in node.expressions)
