@@ -94,17 +94,18 @@ class TargetFiles:
     def _move(self, source: Path, destination: Path, staged: set[str], prefix: str = "") -> None:
         """Move the staged files under ``source``: a whole folder at once when its place in
         ``target/`` is free (the first compile: one rename instead of one per file)."""
-        with os.scandir(source) as entries:
-            for entry in entries:
-                relative, place = prefix + entry.name, destination / entry.name
-                if not entry.is_dir():
-                    if relative in staged:
-                        _replace(entry.path, place)
-                elif not place.exists() and _all_staged(Path(entry.path), relative, staged):
+        with os.scandir(source) as listing:
+            entries = list(listing)  # listed before any of them moves away
+        for entry in entries:
+            relative, place = prefix + entry.name, destination / entry.name
+            if not entry.is_dir():
+                if relative in staged:
                     _replace(entry.path, place)
-                else:
-                    place.mkdir(exist_ok=True)
-                    self._move(Path(entry.path), place, staged, relative + "/")
+            elif not place.exists() and _all_staged(Path(entry.path), relative, staged):
+                _replace(entry.path, place)
+            else:
+                place.mkdir(exist_ok=True)
+                self._move(Path(entry.path), place, staged, relative + "/")
 
     def _exists(self, relative: str) -> bool:
         """One directory listing per folder instead of a stat per file."""
