@@ -84,6 +84,12 @@ QUERIES = {
             COALESCE(a, 'none') AS n, UPPER(TRIM(a)) AS u, DATE_FORMAT(ts, 'yyyy-MM-dd') AS day
         FROM events
     """,
+    "constructors and nested types": """
+        SELECT ROW(id, amount) AS r, MAP['id', id, 'cur', MAP['c', currency]] AS m,
+               ARRAY[id] AS a, CAST(ROW(id) AS ROW<`k` STRING, v ARRAY<ROW(x INT)>>) AS typed,
+               CAST(ts AS TIMESTAMP_LTZ(3)) AS at_ltz, CAST(amount AS STRING) AS s
+        FROM payments
+    """,
     "cte and union": """
         WITH big AS (SELECT id, amount FROM payments WHERE amount > 100)
         SELECT id, amount FROM big
@@ -101,6 +107,18 @@ def test_each_flink_construct_parses(name: str) -> None:
     # What the dialect writes back is Flink SQL it reads again, and writes back unchanged.
     written = tree.sql(dialect="flink")
     assert sqlglot.parse_one(written, read="flink").sql(dialect="flink") == written
+
+
+def test_constructors_and_types_are_written_in_flinks_spelling() -> None:
+    tree = sqlglot.parse_one(QUERIES["constructors and nested types"], read="flink")
+
+    written = tree.sql(dialect="flink")
+
+    assert written == (
+        "SELECT ROW(id, amount) AS r, MAP['id', id, 'cur', MAP['c', currency]] AS m, "
+        "ARRAY[id] AS a, CAST(ROW(id) AS ROW<`k` STRING, `v` ARRAY<ROW<`x` INT>>>) AS typed, "
+        "CAST(ts AS TIMESTAMP_LTZ(3)) AS at_ltz, CAST(amount AS STRING) AS s FROM payments"
+    )
 
 
 def test_a_window_tvf_keeps_its_table_argument() -> None:

@@ -109,12 +109,20 @@ class Flink(Dialect):
         Flink user functions often share a name, not the arity, with a built-in of another
         engine (a table function ``split(s)`` vs sqlglot's two-argument SPLIT). Flink resolves
         those itself, so such a query is parsed again without sqlglot's arity checks.
+        The map constructor ``MAP[k, v, ...]`` is read as the call ``MAP(k, v, ...)``.
         """
         try:
-            return super().parse(sql, **opts)
+            trees = super().parse(sql, **opts)
         except ParseError as error:
             if opts.get("error_level") is not None or not _is_call_arity_error(error):
                 raise
+            trees = self._parse_without_arity_checks(sql)
+        if "map" in sql.lower():
+            for tree in trees:
+                _map_constructors(tree)
+        return trees
+
+    def _parse_without_arity_checks(self, sql: str) -> list[exp.Expr | None]:
         parser = self.parser(error_level=ErrorLevel.IGNORE)
         trees = parser.parse(self.tokenize(sql), sql)
         if parser.errors:
@@ -132,6 +140,21 @@ class Flink(Dialect):
         """Write a tree as Flink SQL (table arguments, temporal joins, Flink type names)."""
         expression = _to_flink_spelling(expression.copy() if copy else expression, self, opts)
         return super().generate(expression, copy=False, **opts)
+
+
+def _map_constructors(tree: exp.Expr | None) -> None:
+    """``MAP['a', 1]`` reads as the element of a column named MAP; make it the call
+    ``MAP('a', 1)`` (MAP is reserved in Flink, so an unquoted MAP column cannot be meant)."""
+    for node in list(tree.find_all(exp.Bracket)) if tree is not None else ():
+        name = node.this
+        if (
+            isinstance(name, exp.Column)
+            and not name.table
+            and isinstance(name.this, exp.Identifier)
+            and not name.this.quoted
+            and name.name.upper() == "MAP"
+        ):
+            node.replace(exp.Anonymous(this="MAP", expressions=node.expressions))
 
 
 _ARITY_ERROR = re.compile(
@@ -211,54 +234,63 @@ _FLINK_TYPE_NAMES = {
 
 
 def _to_flink_spelling(tree: exp.Expr, dialect: Dialect, opts: dict[str, Any]) -> exp.Expr:
-    """Rewrite, in place, the nodes the stock generator would not write as Flink SQL.
+    """Rewrite, in place, the nodes the stock generator would not write as Flink SQL; returns
+    the tree (a new one when its root itself was rewritten, e.g. a type or a constructor).
 
     ``opts`` are the generator's options (e.g. ``identify``), for the parts written here.
     """
     for node in list(tree.walk()):
-        if isinstance(node, exp.Anonymous) and (parts := table_argument(node)) is not None:
-            table, keys = parts
-            text = f"TABLE {dialect.generate(table, copy=False)}"
-            if keys:
-                rendered = ", ".join(dialect.generate(key) for key in keys)
-                text += (
-                    f" PARTITION BY ({rendered})" if len(keys) > 1 else f" PARTITION BY {rendered}"
-                )
-            node.replace(exp.Var(this=text))
-        elif isinstance(node, exp.Version):
-            node.set("this", exp.Var(this="SYSTEM_TIME"))  # FOR SYSTEM_TIME AS OF, not TIMESTAMP
-        elif isinstance(node, exp.RegexpLike):
-            # Flink has no REGEXP_LIKE; its REGEXP(string, pattern) is the same test.
-            node.replace(exp.Anonymous(this="REGEXP", expressions=[node.this, node.expression]))
-        elif isinstance(node, exp.Length):
-            node.replace(exp.Anonymous(this="CHAR_LENGTH", expressions=[node.this]))
-        elif isinstance(node, exp.StrPosition) and not node.args.get("position"):
-            needle, haystack = node.args["substr"], node.this
-            text = (
-                f"POSITION({dialect.generate(needle, **opts)} IN "
-                f"{dialect.generate(haystack, **opts)})"
-            )
-            node.replace(exp.Var(this=text))
-        elif isinstance(node, exp.Array):
-            items = ", ".join(dialect.generate(e, **opts) for e in node.expressions)
-            node.replace(exp.Var(this=f"ARRAY[{items}]"))
-        elif isinstance(node, exp.CurrentTimestamp) and not node.this:
-            node.replace(exp.Var(this="CURRENT_TIMESTAMP"))  # a niladic function: no ()
-        elif isinstance(node, exp.DataType) and node.this == exp.DataType.Type.STRUCT:
-            fields = ", ".join(
-                f"`{field.name.replace('`', '``')}` {dialect.generate(field.args['kind'])}"
-                for field in node.expressions
-            )
-            flink_type = exp.DataType(this=exp.DataType.Type.USERDEFINED, kind=f"ROW<{fields}>")
-            if node is tree:
-                return flink_type
-            node.replace(flink_type)
-        elif isinstance(node, exp.DataType) and node.this in _FLINK_TYPE_NAMES:
-            name = _FLINK_TYPE_NAMES[node.this]
-            size = ", ".join(dialect.generate(e) for e in node.expressions)
-            text = f"{name}({size})" if size else name
-            flink_type = exp.DataType(this=exp.DataType.Type.USERDEFINED, kind=text)
-            if node is tree:  # a type alone (a column's type): nothing to replace it in
-                return flink_type
-            node.replace(flink_type)
+        new = _flink_node(node, dialect, opts)
+        if new is None:
+            continue
+        if node is tree:
+            tree = new
+        else:
+            node.replace(new)
     return tree
+
+
+def _flink_node(node: exp.Expr, dialect: Dialect, opts: dict[str, Any]) -> exp.Expr | None:
+    """What to write instead of ``node``, or None to keep it."""
+    if isinstance(node, exp.Anonymous) and (parts := table_argument(node)) is not None:
+        table, keys = parts
+        text = f"TABLE {dialect.generate(table, copy=False)}"
+        if keys:
+            rendered = ", ".join(dialect.generate(key) for key in keys)
+            text += f" PARTITION BY ({rendered})" if len(keys) > 1 else f" PARTITION BY {rendered}"
+        return exp.Var(this=text)
+    if isinstance(node, exp.Version):
+        node.set("this", exp.Var(this="SYSTEM_TIME"))  # FOR SYSTEM_TIME AS OF, not TIMESTAMP
+        return None
+    if isinstance(node, exp.RegexpLike):
+        # Flink has no REGEXP_LIKE; its REGEXP(string, pattern) is the same test.
+        return exp.Anonymous(this="REGEXP", expressions=[node.this, node.expression])
+    if isinstance(node, exp.Length):
+        return exp.Anonymous(this="CHAR_LENGTH", expressions=[node.this])
+    if isinstance(node, exp.StrPosition) and not node.args.get("position"):
+        needle, haystack = node.args["substr"], node.this
+        return exp.Var(
+            this=f"POSITION({dialect.generate(needle, **opts)} IN "
+            f"{dialect.generate(haystack, **opts)})"
+        )
+    if isinstance(node, exp.Array) or (
+        isinstance(node, exp.Anonymous) and node.name.upper() == "MAP"
+    ):
+        items = ", ".join(dialect.generate(e, **opts) for e in node.expressions)
+        name = "ARRAY" if isinstance(node, exp.Array) else "MAP"
+        return exp.Var(this=f"{name}[{items}]")
+    if isinstance(node, exp.CurrentTimestamp) and not node.this:
+        return exp.Var(this="CURRENT_TIMESTAMP")  # a niladic function: no ()
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.STRUCT:
+        fields = ", ".join(
+            f"`{field.name.replace('`', '``')}` {dialect.generate(field.args['kind'])}"
+            for field in node.expressions
+        )
+        return exp.DataType(this=exp.DataType.Type.USERDEFINED, kind=f"ROW<{fields}>")
+    if isinstance(node, exp.DataType) and node.this in _FLINK_TYPE_NAMES:
+        name = _FLINK_TYPE_NAMES[node.this]
+        size = ", ".join(dialect.generate(e) for e in node.expressions)
+        return exp.DataType(
+            this=exp.DataType.Type.USERDEFINED, kind=f"{name}({size})" if size else name
+        )
+    return None
