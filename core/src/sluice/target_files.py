@@ -37,8 +37,8 @@ from typing import IO, Any
 INDEX = ".cache/files.json"
 STAGING = ".cache/staging"
 # From this many nodes a compile hands its files to a helper process (about 60 ms to start,
-# in parallel with the compile); below it they are written in-process. Measured on this
-# project's CI machine, cold compiles of chains right after `rm -rf target` (median wall):
+# in parallel with the compile); below it they are written in-process. Measured on a
+# 2-core machine like CI's, cold compiles of chains right after `rm -rf target` (median wall):
 # 300 models 1.36 s with the helper, 1.55 s in-process; 1,000 models 2.44 s / 3.59 s.
 HELPER_FROM_NODES = 200
 _BATCH = 128  # files per message to the helper
