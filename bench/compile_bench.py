@@ -13,7 +13,7 @@ cache present), and the growth factor from 1,000 to 10,000 models.
 the least user and system CPU time of the cold ones: the system time is mostly the kernel
 creating the artifact files, which on a shared machine varies with everyone's disk activity
 (and on this VM's disk is several times slower right after many files were deleted, as the
-``rm -rf target`` before each cold compile does). From 1,000 nodes a helper process writes those
+``rm -rf target`` before each cold compile does). From 200 nodes a helper process writes those
 files while the compile runs (``sluice.target_files``); its CPU time is counted too, so user
 plus system can exceed the wall time.
 ``--against DIR`` compiles the same projects with another checkout of sluice too (for example
