@@ -217,7 +217,7 @@ def parse(sql: str) -> exp.Expression:
 
 # Every type name of Flink SQL (Flink 2.2 "Data Types"). sqlglot takes any other word where a
 # type belongs (``CAST(x AS STRIN)``) as a user-defined type, which Flink does not have.
-FLINK_TYPE_NAMES = frozenset(
+_FLINK_TYPE_WORDS = frozenset(
     [
         "CHAR",
         "VARCHAR",
@@ -257,19 +257,16 @@ def _check_type_names(tree: exp.Expr, sql: str) -> None:
         if data_type.this != exp.DataType.Type.USERDEFINED:
             continue
         word = _TYPE_WORD.match(str(data_type.args.get("kind") or ""))
-        if word is None or word.group().upper() in FLINK_TYPE_NAMES:
+        if word is None or word.group().upper() in _FLINK_TYPE_WORDS:
             continue
         name = word.group()
         written = re.search(rf"\bAS\s+({re.escape(name)})\b", sql, re.IGNORECASE)
-        line = column = None
-        if written is not None:
-            line = sql.count("\n", 0, written.start(1)) + 1
-            column = written.start(1) - (sql.rfind("\n", 0, written.start(1)) + 1) + 1
+        line, column = _line_column(sql, written.start(1)) if written else (None, None)
         raise SqlAnalysisError(
             f"unknown type '{name}': Flink SQL has no such type",
             line,
             column,
-            did_you_mean(name.upper(), FLINK_TYPE_NAMES)
+            did_you_mean(name.upper(), _FLINK_TYPE_WORDS)
             or "write a Flink type such as STRING, BIGINT, DECIMAL(12,2) or TIMESTAMP(3)",
         )
 
@@ -298,9 +295,7 @@ def _token_error(error: TokenError, sql: str) -> SqlSyntaxError:
     match = re.match(r"Missing (.+) from \d+:(\d+)$", str(cause or ""))
     if match is None:
         return SqlSyntaxError("syntax error: an unclosed quote or comment")
-    offset = min(int(match.group(2)), len(sql))
-    line = sql.count("\n", 0, offset) + 1
-    column = offset - (sql.rfind("\n", 0, offset) + 1) + 1
+    line, column = _line_column(sql, min(int(match.group(2)), len(sql)))
     return SqlSyntaxError(
         f"syntax error: {match.group(1)} is opened but never closed", line, column
     )
@@ -315,8 +310,12 @@ def _position_of(node: exp.Expr, sql: str) -> tuple[int | None, int | None]:
             start = offset
     if start is None:
         return None, None
-    line = sql.count("\n", 0, start) + 1
-    return line, start - (sql.rfind("\n", 0, start) + 1) + 1
+    return _line_column(sql, start)
+
+
+def _line_column(sql: str, offset: int) -> tuple[int, int]:
+    """The 1-based line and column of ``offset`` in ``sql``."""
+    return sql.count("\n", 0, offset) + 1, offset - (sql.rfind("\n", 0, offset) + 1) + 1
 
 
 def _type_text(data_type: exp.DataType) -> str:
