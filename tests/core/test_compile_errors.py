@@ -275,6 +275,25 @@ def test_a_misspelt_type_in_a_cast_points_at_it_and_suggests_the_flink_type(slui
     )
 
 
+def test_an_unquoted_reserved_word_points_at_it_and_says_how_to_quote_it(sluice_project):
+    # Flink's parser refuses `AS value`: without this check the job would fail at apply
+    code, output = validate(
+        sluice_project,
+        {
+            "models/b.sql": (
+                "SELECT payment_id,\n  amount AS value\nFROM {{ source('payments_raw') }}\n"
+            ),
+        },
+    )
+
+    assert code == 1
+    assert output == (
+        "error: models/b.sql:2:13: 'value' is a reserved word in Flink SQL and cannot be a "
+        "name unquoted\n"
+        "  hint: quote it with backticks: `value` (or choose another name)\n"
+    )
+
+
 def test_a_sql_error_in_a_sql_file_names_the_sql_file(sluice_project):
     code, output = validate(
         sluice_project,

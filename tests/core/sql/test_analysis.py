@@ -217,7 +217,7 @@ def test_a_cast_types_its_column_with_the_flink_spelling_of_the_type() -> None:
         SELECT CAST(id AS STRING) AS s, CAST(ts AS TIMESTAMP_LTZ(3)) AS t,
                CAST(id AS VARCHAR(10)) AS v, CAST(id AS BYTES) AS b,
                CAST(ARRAY[id] AS ARRAY<STRING>) AS a,
-               CAST(ROW(id, ts) AS ROW<k STRING, at ARRAY<ROW(t TIMESTAMP(3))>>) AS r,
+               CAST(ROW(id, ts) AS ROW<k STRING, `at` ARRAY<ROW(t TIMESTAMP(3))>>) AS r,
                ROW(id, currency) AS plain_row
         FROM payments_clean
     """
@@ -262,11 +262,53 @@ def test_a_type_flink_does_not_have_is_an_error_at_its_name(
     assert raised.value.args == error
 
 
+def _reserved(word: str, line: int, column: int) -> tuple[str, int, int, str]:
+    return (
+        f"'{word}' is a reserved word in Flink SQL and cannot be a name unquoted",
+        line,
+        column,
+        f"quote it with backticks: `{word}` (or choose another name)",
+    )
+
+
+# Flink's parser refuses each of these (checked with Flink 2.2.1); the job would fail at apply
+@pytest.mark.parametrize(
+    ("sql", "error"),
+    [
+        ("SELECT id, amount AS value FROM payments_clean", _reserved("value", 1, 22)),
+        ("SELECT id\nFROM payments_clean AS at", _reserved("at", 2, 24)),
+        ("SELECT p.method FROM payments_clean AS p", _reserved("method", 1, 10)),
+        ("SELECT id FROM orders WHERE year > 2000", _reserved("year", 1, 29)),
+        ("SELECT CAST(id AS ROW<result STRING>) AS r FROM orders", _reserved("result", 1, 23)),
+        ("WITH window AS (SELECT id FROM orders) SELECT id FROM window", _reserved("window", 1, 6)),
+    ],
+)
+def test_an_unquoted_reserved_word_is_an_error_at_the_word(
+    sql: str, error: tuple[str, int, int, str]
+) -> None:
+    with pytest.raises(SqlAnalysisError) as raised:
+        analyze_query(sql, UPSTREAM)
+
+    assert raised.value.args == error
+
+
+def test_reserved_words_pass_quoted_and_as_the_values_flink_reads_them_as() -> None:
+    sql = """
+        SELECT `value`, p.`method`, CURRENT_DATE AS today, CURRENT_TIMESTAMP AS now_ts
+        FROM (SELECT amount AS `value`, 'card' AS `method` FROM payments_clean) AS p
+        WHERE TRUE AND `value` IS NOT NULL
+    """
+
+    names = [c.name for c in analyze_query(sql, UPSTREAM).columns]
+
+    assert names == ["value", "method", "today", "now_ts"]
+
+
 def test_a_projection_passes_names_types_and_lineage_through() -> None:
     sql = """
         SELECT id AS payment_id, amount, CAST(amount AS DECIMAL(10, 0)) AS whole,
                UPPER(currency) AS cur, COUNT(*) OVER (PARTITION BY id ORDER BY ts) AS seen,
-               'card' AS method, 1 AS one, TRUE AS flag, 2.50 AS fee, amount > 0 AS positive
+               'card' AS `method`, 1 AS `one`, TRUE AS flag, 2.50 AS fee, amount > 0 AS positive
         FROM payments_clean
     """
 

@@ -22,6 +22,7 @@ from sqlglot.errors import ParseError, TokenError
 from sluice.errors import did_you_mean
 from sluice.sql.dialect import WINDOW_TVFS, Flink, table_argument
 from sluice.sql.errors import SqlAnalysisError, SqlSyntaxError
+from sluice.sql.reserved import RESERVED, VALUE_WORDS
 
 __all__ = ["ColumnRef", "OutputColumn", "SqlAnalysis", "analyze_query"]
 
@@ -147,7 +148,7 @@ def analyze_query(
     relation whose columns are not declared.
     """
     tree = parse(sql)
-    _check_type_names(tree, sql)
+    _check_words(tree, sql)
     analyzer = _Analyzer(sql, upstream)
     result = analyzer.query(tree, {}, None)
     relations: dict[str, None] = {}
@@ -252,23 +253,50 @@ _FLINK_TYPE_WORDS = frozenset(
 _TYPE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _check_type_names(tree: exp.Expr, sql: str) -> None:
-    for data_type in tree.find_all(exp.DataType):
-        if data_type.this != exp.DataType.Type.USERDEFINED:
-            continue
-        word = _TYPE_WORD.match(str(data_type.args.get("kind") or ""))
-        if word is None or word.group().upper() in _FLINK_TYPE_WORDS:
-            continue
-        name = word.group()
-        written = re.search(rf"\bAS\s+({re.escape(name)})\b", sql, re.IGNORECASE)
-        line, column = _line_column(sql, written.start(1)) if written else (None, None)
+def _check_words(tree: exp.Expr, sql: str) -> None:
+    """Names Flink would refuse: a reserved word left unquoted, a type Flink does not have.
+    Of several reserved words, the first in the text is reported, as Flink would."""
+    reserved = []
+    for node in tree.find_all(exp.Identifier, exp.DataType):
+        if isinstance(node, exp.Identifier):
+            if _is_reserved(node):
+                reserved.append(node)
+        elif isinstance(node, exp.DataType) and node.this == exp.DataType.Type.USERDEFINED:
+            _check_type_name(node, sql)
+    if reserved:
+        first = min(reserved, key=lambda identifier: identifier.meta["start"])
+        name = first.name
+        line, column = _line_column(sql, first.meta["start"])
         raise SqlAnalysisError(
-            f"unknown type '{name}': Flink SQL has no such type",
+            f"'{name}' is a reserved word in Flink SQL and cannot be a name unquoted",
             line,
             column,
-            did_you_mean(name.upper(), _FLINK_TYPE_WORDS)
-            or "write a Flink type such as STRING, BIGINT, DECIMAL(12,2) or TIMESTAMP(3)",
+            f"quote it with backticks: `{name}` (or choose another name)",
         )
+
+
+def _is_reserved(identifier: exp.Identifier) -> bool:
+    word = identifier.name.upper()
+    if identifier.quoted or word not in RESERVED or "start" not in identifier.meta:
+        return False
+    # `SELECT CURRENT_DATE` is a value, not a column
+    return not (word in VALUE_WORDS and isinstance(identifier.parent, exp.Column))
+
+
+def _check_type_name(data_type: exp.DataType, sql: str) -> None:
+    word = _TYPE_WORD.match(str(data_type.args.get("kind") or ""))
+    if word is None or word.group().upper() in _FLINK_TYPE_WORDS:
+        return
+    name = word.group()
+    written = re.search(rf"\bAS\s+({re.escape(name)})\b", sql, re.IGNORECASE)
+    line, column = _line_column(sql, written.start(1)) if written else (None, None)
+    raise SqlAnalysisError(
+        f"unknown type '{name}': Flink SQL has no such type",
+        line,
+        column,
+        did_you_mean(name.upper(), _FLINK_TYPE_WORDS)
+        or "write a Flink type such as STRING, BIGINT, DECIMAL(12,2) or TIMESTAMP(3)",
+    )
 
 
 def _syntax_error(error: ParseError) -> SqlSyntaxError:
