@@ -545,6 +545,44 @@ def test_an_unknown_environment_suggests_the_known_ones(sluice_project):
     )
 
 
+@pytest.mark.parametrize(
+    ("group", "message"),
+    [
+        (
+            '""',
+            "an empty consumer group id matches no group; write the id the consumer reads "
+            "with, or leave consumer_group out",
+        ),
+        (
+            '" dashboards"',
+            "' dashboards' has spaces around it or control characters; write the consumer "
+            "group id exactly as the consumer uses it",
+        ),
+    ],
+)
+def test_an_exposure_consumer_group_must_be_an_id_kafka_can_match(sluice_project, group, message):
+    project = sluice_project(
+        {
+            "stream_project.yml": PROJECT,
+            "sources/raw.yml": SOURCES,
+            "exposures/dash.yml": f"""
+            exposures:
+              - name: dash
+                type: dashboard
+                consumer_group: {group}
+                depends_on: [source("payments_raw")]
+            """,
+        }
+    )
+
+    result = project.run("validate")
+
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: exposures/dash.yml:4:21: exposure 'dash': consumer_group: {message}\n"
+    )
+
+
 def test_an_unknown_key_in_an_environment_file_is_an_error(sluice_project):
     project = sluice_project({**ENVIRONMENTS, "environments/prod.yml": "protectd: true\n"})
 

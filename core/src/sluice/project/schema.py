@@ -359,6 +359,24 @@ class Exposure(Strict):
     consumer_group: str | None = None
     depends_on: NameList = ()
 
+    @field_validator("consumer_group")
+    @classmethod
+    def _group_id(cls, value: str | None) -> str | None:
+        # the id names the group in ACLs and in lag and lineage queries
+        if value is None:
+            return value
+        if not value.strip():
+            raise ValueError(
+                "an empty consumer group id matches no group; write the id the consumer "
+                "reads with, or leave consumer_group out"
+            )
+        if value != value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError(
+                f"{value!r} has spaces around it or control characters; write the consumer "
+                "group id exactly as the consumer uses it"
+            )
+        return value
+
 
 class Environment(Strict):
     """``environments/<env>.yml``: per-environment runtime, vars and safety."""
