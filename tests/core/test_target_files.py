@@ -5,6 +5,7 @@ through the helper process that big projects use."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,11 @@ MODES = pytest.mark.parametrize("helper", [False, True], ids=["in-process", "hel
 
 
 def _tree(target: Path) -> dict[str, str]:
-    """Every text file under ``target`` (the compile cache is a pickle)."""
+    """Every text file under ``target`` (the compile cache is a pickle; the lock is empty)."""
     return {
         p.relative_to(target).as_posix(): p.read_text(encoding="utf-8")
         for p in sorted(target.rglob("*"))
-        if p.is_file() and p.suffix != ".pickle"
+        if p.is_file() and p.suffix != ".pickle" and p.name != "lock"
     }
 
 
@@ -150,6 +151,33 @@ def test_a_target_the_file_system_refuses_is_a_user_error(
         f"error: {path}: Is a directory\n"
         "  hint: check that the path exists and that sluice may read and write it\n",
     )
+
+
+@MODES
+def test_a_second_writer_waits_until_the_first_has_committed(
+    tmp_path: Path, helper: bool, capfd: pytest.CaptureFixture[str]
+):
+    # two compiles of one project at once (two terminals, an editor's save hook) would
+    # otherwise stage into the same folder and each remove what the other staged
+    first = TargetWriter(tmp_path, helper=helper)
+    first.add("flink/a.sql", "first\n")
+    second_done = threading.Event()
+
+    def second() -> None:
+        _write(tmp_path, {"flink/a.sql": "second\n", "flink/b.sql": "B\n"}, helper=helper)
+        second_done.set()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    assert not second_done.wait(1.0)  # it waits for the lock the first writer holds
+    with first:
+        first.commit()
+    thread.join(30)
+
+    assert second_done.is_set()
+    tree = _tree(tmp_path)
+    assert (tree["flink/a.sql"], tree["flink/b.sql"]) == ("second\n", "B\n")  # written last
+    assert f"waiting for another sluice command writing {tmp_path} ..." in capfd.readouterr().err
 
 
 def test_the_manifest_text_is_compact_sorted_json_of_the_value() -> None:

@@ -11,6 +11,8 @@ The rules are the same either way (:class:`TargetFiles`):
 
 - files are staged under ``target/.cache/staging`` and moved into place only when the compile
   succeeded (:meth:`TargetFiles.commit`), so a failing compile leaves ``target/`` as it was;
+- one compile at a time writes a ``target/``: a second one (another terminal, an editor's
+  save hook) waits for the lock ``target/.cache/lock`` instead of staging into the same folder;
 - a file whose text did not change since the last compile is not rewritten;
 - files of the last compile that this one did not produce are removed, and nothing else in
   ``target/`` is touched: the index ``.cache/files.json`` (each file -> the SHA-1 of its text)
@@ -34,8 +36,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
 INDEX = ".cache/files.json"
 STAGING = ".cache/staging"
+LOCK = ".cache/lock"
 # From this many nodes a compile hands its files to a helper process (about 60 ms to start,
 # in parallel with the compile); below it they are written in-process. Measured on a
 # 2-core machine like CI's, cold compiles of chains right after `rm -rf target` (median wall):
@@ -158,6 +166,7 @@ class TargetWriter:
 
     def __init__(self, target: Path, *, helper: bool) -> None:
         self.target = target
+        self._lock = _lock(target)  # held until the ``with`` block ends
         self.sent: dict[str, str] = {}
         self._files: TargetFiles | _Helper = _Helper(target) if helper else TargetFiles(target)
         self._done = False
@@ -182,13 +191,31 @@ class TargetWriter:
         error: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._done:
-            return
         try:
-            self._files.discard()
+            if not self._done:
+                self._files.discard()
         except (OSError, RuntimeError):
             if error is None:
                 raise
+        finally:
+            if self._lock is not None:
+                self._lock.close()  # closing the file releases the lock
+
+
+def _lock(target: Path) -> IO[str] | None:
+    """Take ``target/.cache/lock``, waiting while another process holds it (none on systems
+    without ``flock``)."""
+    if fcntl is None:
+        return None
+    path = target / LOCK
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"waiting for another sluice command writing {target} ...", file=sys.stderr)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
 
 
 class _Helper:
