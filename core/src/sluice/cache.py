@@ -16,7 +16,7 @@ class CompileCache:
     ``prune`` drops what the last compile did not use, so the cache never outgrows the project.
     """
 
-    layout: int = 3  # bumped whenever the cached values change shape
+    layout: int = 4  # bumped whenever the cached values change shape
     yaml: dict[str, Any] = field(default_factory=dict)
     renders: dict[str, Rendered] = field(default_factory=dict)
     analyses: dict[str, Any] = field(default_factory=dict)

@@ -24,7 +24,7 @@ from sluice.plugin.manager import PluginManager
 from sluice.project import Project
 from sluice.project.schema import Model
 from sluice.references import render_references
-from sluice.resolve import resolve_node
+from sluice.resolve import resolve_node, sql_locator
 
 __all__ = ["CompileCache", "CompileContext", "compile_project"]
 
@@ -56,6 +56,12 @@ class CompileContext:
             found = self.project.origin(node.unique_id).locate(*keys)
             self._locations[(node.unique_id, keys)] = found
         return found
+
+    def sql_location(self, node: Node, line: int, column: int) -> Location:
+        """Where ``line`` and ``column`` of a model's rendered SQL (``node.sql``) are written in
+        the project's files (``Call`` positions of its analysis, say)."""
+        origin = self.project.origin(node.unique_id)
+        return sql_locator(origin, node.spec.sql or "", node.sql or "")(line, column)
 
     def written_in_transactions(self, node: Node) -> bool:
         """Whether ``node``'s topic is written in Kafka transactions, so its readers must read

@@ -109,7 +109,7 @@ def resolve_node(
     rendered = renders.get(uid)
     analysis = None
     if rendered is not None:
-        locate = _sql_locator(origin, model.sql or "", rendered.sql)
+        locate = sql_locator(origin, model.sql or "", rendered.sql)
         own_cache = CompileCache() if has_secret(rendered.sql, project) else cache
         analysis = _analyse(rendered.sql, parents, nodes, locate, own_cache)
     node = Node(
@@ -307,7 +307,7 @@ def _continuous_test(
     return replace(node, topic=topic, real_topic=True, format="json")
 
 
-def _sql_locator(origin: Any, template: str, rendered: str) -> Any:
+def sql_locator(origin: Any, template: str, rendered: str) -> Any:
     """Maps a line/column of the rendered SQL to the file position of the template text.
 
     Rendering replaces ``{{ ref("x") }}`` by a shorter identifier, so a column after it is

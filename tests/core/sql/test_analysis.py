@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sluice.sql import (
+    Call,
     ColumnRef,
     OutputColumn,
     SqlAnalysisError,
@@ -302,6 +303,32 @@ def test_reserved_words_pass_quoted_and_as_the_values_flink_reads_them_as() -> N
     names = [c.name for c in analyze_query(sql, UPSTREAM).columns]
 
     assert names == ["value", "method", "today", "now_ts"]
+
+
+def test_timestampadd_and_timestampdiff_take_a_unit_first_not_a_column() -> None:
+    # Flink's TIMESTAMPDIFF(unit, from, to): sqlglot's own reads its arguments in another order
+    sql = """
+        SELECT TIMESTAMPDIFF(SECOND, ts, TIMESTAMPADD(DAY, 1, ts)) AS horizon,
+               timestampadd(minute, 5, ts) AS later
+        FROM payments_clean
+    """
+
+    columns = analyze_query(sql, UPSTREAM).columns
+
+    assert columns == (
+        OutputColumn("horizon", "INT", (ref("payments_clean", "ts"),)),
+        OutputColumn("later", "TIMESTAMP(3)", (ref("payments_clean", "ts"),)),
+    )
+
+
+def test_calls_of_functions_sqlglot_does_not_know_are_listed_where_they_are_written() -> None:
+    sql = (
+        "SELECT UPPER(id) AS a,\n  DATE_FORMT(ts, 'yyyy') AS b, my_udf(id) AS c FROM payments_clean"
+    )
+
+    calls = analyze_query(sql, UPSTREAM).calls
+
+    assert calls == (Call("DATE_FORMT", 2, 3), Call("my_udf", 2, 32))
 
 
 def test_a_projection_passes_names_types_and_lineage_through() -> None:

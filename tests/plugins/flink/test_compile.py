@@ -357,10 +357,57 @@ def test_a_declared_key_is_the_primary_key(sluice_project):
     assert "PRIMARY KEY (`n`) NOT ENFORCED" in (target / "how_many.sql").read_text()
 
 
-def test_an_output_column_of_unknown_type_is_an_error(sluice_project):
+def test_a_call_of_a_function_flink_does_not_have_is_an_error_at_the_call(sluice_project):
+    # Flink would refuse the job when apply submits it: "No match found for function signature"
     output = compile_error(
         sluice_project,
         PROJECT
+        + """
+  - name: days
+    sql: |
+      SELECT order_id,
+             DATE_FORMT(ts, 'yyyy-MM-dd') AS day_text
+      FROM {{ source("orders") }}
+""",
+    )
+    assert output == (
+        "error: stream_project.yml:19:14: model 'days': Flink SQL has no function 'DATE_FORMT'\n"
+        "  hint: did you mean 'DATE_FORMAT'? Or, if your Flink cluster has it from a catalog or "
+        "a module, list it in runtime.flink.functions\n"
+    )
+
+
+def test_functions_the_cluster_has_besides_flinks_are_listed_in_runtime_flink(sluice_project):
+    models = """
+  - name: tagged
+    columns: [{ name: tag, type: STRING }]
+    sql: |
+      SELECT order_id, my_udf(customer) AS tag,
+             TIMESTAMPDIFF(SECOND, ts, TIMESTAMPADD(DAY, 1, ts)) AS horizon
+      FROM {{ source("orders") }}
+"""
+    refused = compile_error(sluice_project, PROJECT + models)
+    assert "model 'tagged': Flink SQL has no function 'my_udf'" in refused
+    listed = PROJECT.replace(
+        'flink: { rest_url: "http://flink:8081" }',
+        'flink: { rest_url: "http://flink:8081", functions: [MY_UDF] }',
+    )
+    project = sluice_project({"stream_project.yml": listed + models})
+
+    result = project.run("compile")
+
+    assert result.exit_code == 0, result.output
+    job = (project.path / "target" / "flink" / "tagged.sql").read_text(encoding="utf-8")
+    assert "my_udf(customer) AS tag," in job
+    assert "`horizon` INT" in job  # TIMESTAMPDIFF gives an INT
+
+
+def test_an_output_column_of_unknown_type_is_an_error(sluice_project):
+    output = compile_error(
+        sluice_project,
+        PROJECT.replace(
+            'rest_url: "http://flink:8081"', 'rest_url: "http://flink:8081", functions: [my_udf]'
+        )
         + """
   - name: tagged
     sql: SELECT order_id, my_udf(customer) AS tag FROM {{ source("orders") }}

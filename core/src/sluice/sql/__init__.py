@@ -6,6 +6,7 @@ with their types and lineage, and whether it keeps state or emits updates.
 """
 
 from sluice.sql.analysis import (
+    Call,
     ColumnRef,
     OutputColumn,
     SqlAnalysis,
@@ -18,6 +19,7 @@ from sluice.sql.errors import SqlAnalysisError, SqlSyntaxError
 
 __all__ = [
     "WINDOW_TVFS",
+    "Call",
     "ColumnRef",
     "Flink",
     "OutputColumn",

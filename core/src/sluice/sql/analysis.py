@@ -20,11 +20,11 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 
 from sluice.errors import did_you_mean
-from sluice.sql.dialect import WINDOW_TVFS, Flink, table_argument
+from sluice.sql.dialect import PARTITION_BY, WINDOW_TVFS, Flink, table_argument
 from sluice.sql.errors import SqlAnalysisError, SqlSyntaxError
 from sluice.sql.reserved import RESERVED, VALUE_WORDS
 
-__all__ = ["ColumnRef", "OutputColumn", "SqlAnalysis", "analyze_query"]
+__all__ = ["Call", "ColumnRef", "OutputColumn", "SqlAnalysis", "analyze_query"]
 
 
 @dataclass(frozen=True, order=True)
@@ -45,6 +45,17 @@ class OutputColumn:
 
 
 @dataclass(frozen=True)
+class Call:
+    """A call of a function the analysis does not know by name (most engine built-ins, user
+    functions, a misspelt name), where it is written: a plugin that runs the query checks
+    such names against what its engine has."""
+
+    name: str
+    line: int
+    column: int
+
+
+@dataclass(frozen=True)
 class SqlAnalysis:
     """What the compiler needs to know about one model's query."""
 
@@ -54,6 +65,7 @@ class SqlAnalysis:
     updating: bool
     columns: tuple[OutputColumn, ...]
     group_key: tuple[str, ...] = ()  # output names of the outer GROUP BY columns, if all are output
+    calls: tuple[Call, ...] = ()
     sql: str = field(default="", compare=False, repr=False)
     tree: exp.Expression | None = field(default=None, compare=False, hash=False, repr=False)
 
@@ -148,7 +160,7 @@ def analyze_query(
     relation whose columns are not declared.
     """
     tree = parse(sql)
-    _check_words(tree, sql)
+    calls = _check_names(tree, sql)
     analyzer = _Analyzer(sql, upstream)
     result = analyzer.query(tree, {}, None)
     relations: dict[str, None] = {}
@@ -164,6 +176,7 @@ def analyze_query(
         updating=analyzer.updating,
         columns=columns,
         group_key=group_by_columns(tree),
+        calls=calls,
         sql=sql,
         tree=tree,
     )
@@ -251,16 +264,23 @@ _FLINK_TYPE_WORDS = frozenset(
     ]
 )
 _TYPE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# read as calls, but syntax: `TABLE t` as a window TVF argument, and what carries its PARTITION BY
+_NOT_FUNCTIONS = frozenset({"TABLE", PARTITION_BY})
 
 
-def _check_words(tree: exp.Expr, sql: str) -> None:
-    """Names Flink would refuse: a reserved word left unquoted, a type Flink does not have.
-    Of several reserved words, the first in the text is reported, as Flink would."""
+def _check_names(tree: exp.Expr, sql: str) -> tuple[Call, ...]:
+    """Names Flink would refuse (a reserved word left unquoted, a type Flink does not have) are
+    errors; of several reserved words the first in the text is reported, as Flink would.
+    Returns the calls of functions the parser does not know by name."""
     reserved = []
-    for node in tree.find_all(exp.Identifier, exp.DataType):
+    calls = []
+    for node in tree.find_all(exp.Identifier, exp.DataType, exp.Anonymous):
         if isinstance(node, exp.Identifier):
             if _is_reserved(node):
                 reserved.append(node)
+        elif isinstance(node, exp.Anonymous):
+            if "start" in node.meta and node.name.upper() not in _NOT_FUNCTIONS:
+                calls.append(Call(node.name, *_line_column(sql, node.meta["start"])))
         elif isinstance(node, exp.DataType) and node.this == exp.DataType.Type.USERDEFINED:
             _check_type_name(node, sql)
     if reserved:
@@ -273,6 +293,7 @@ def _check_words(tree: exp.Expr, sql: str) -> None:
             column,
             f"quote it with backticks: `{name}` (or choose another name)",
         )
+    return tuple(sorted(calls, key=lambda call: (call.line, call.column)))
 
 
 def _is_reserved(identifier: exp.Identifier) -> bool:
@@ -913,6 +934,10 @@ class _Analyzer:
                 return "TIMESTAMP_LTZ(3)"
             if name == "CURRENT_WATERMARK" and node.expressions:
                 return self.type_of(node.expressions[0], scope)
+            if name == "TIMESTAMPDIFF":
+                return "INT"
+            if name == "TIMESTAMPADD" and len(node.expressions) == 3:
+                return self.type_of(node.expressions[2], scope)
             return None
         if isinstance(node, (exp.CurrentTimestamp, exp.StrToTime)):
             return "TIMESTAMP_LTZ(3)" if isinstance(node, exp.CurrentTimestamp) else "TIMESTAMP(3)"

@@ -33,13 +33,18 @@ from sqlglot.errors import ErrorLevel, ParseError
 from sqlglot.tokens import Token, TokenType
 from sqlglot.tokens import Tokenizer as BaseTokenizer
 
-__all__ = ["WINDOW_TVFS", "Flink", "table_argument"]
+__all__ = ["PARTITION_BY", "WINDOW_TVFS", "Flink", "table_argument"]
 
 #: The window table-valued functions of Flink, by upper-case name.
 WINDOW_TVFS: frozenset[str] = frozenset({"TUMBLE", "HOP", "CUMULATE", "SESSION"})
 
+#: The units of TIMESTAMPADD and TIMESTAMPDIFF.
+TIME_UNITS: frozenset[str] = frozenset(
+    {"SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "QUARTER", "YEAR"}
+)
+_OWN_TIMESTAMPDIFF = "SLUICE_TIMESTAMPDIFF"  # the name sqlglot sees for Flink's TIMESTAMPDIFF
 # The pseudo function that carries SESSION's `PARTITION BY` keys inside `TABLE(...)`.
-_PARTITION_BY = "PARTITION_BY"
+PARTITION_BY = "PARTITION_BY"
 _NAME_TOKENS = (TokenType.VAR, TokenType.IDENTIFIER)
 
 
@@ -58,7 +63,7 @@ def table_argument(node: exp.Expr | None) -> tuple[exp.Column, list[exp.Expr]] |
         return None
     keys: list[exp.Expr] = []
     for extra in node.expressions[1:]:
-        if isinstance(extra, exp.Anonymous) and extra.name.upper() == _PARTITION_BY:
+        if isinstance(extra, exp.Anonymous) and extra.name.upper() == PARTITION_BY:
             for key in extra.expressions:
                 keys.extend(key.expressions if isinstance(key, exp.Tuple) else [key])
     return node.expressions[0], keys
@@ -89,6 +94,8 @@ class Flink(Dialect):
     def tokenize(self, sql: str, dialect: Any = None) -> list[Token]:
         """Tokenize, then turn table arguments into calls the stock parser understands."""
         tokens = self._own_tokenizer(dialect).tokenize(sql)
+        if "timestampdiff" in sql.lower():
+            tokens = [_hide_timestampdiff(t) for t in tokens]
         # the common case: no TABLE keyword, so no scan of the tokens either
         if "table" not in sql.lower() or not any(t.token_type == TokenType.TABLE for t in tokens):
             return tokens
@@ -117,9 +124,14 @@ class Flink(Dialect):
             if opts.get("error_level") is not None or not _is_call_arity_error(error):
                 raise
             trees = self._parse_without_arity_checks(sql)
-        if "map" in sql.lower():
-            for tree in trees:
+        lowered = sql.lower()
+        for tree in trees:
+            if tree is None:
+                continue
+            if "map" in lowered:
                 _map_constructors(tree)
+            if "timestamp" in lowered:
+                _time_unit_arguments(tree)
         return trees
 
     def _parse_without_arity_checks(self, sql: str) -> list[exp.Expr | None]:
@@ -140,6 +152,32 @@ class Flink(Dialect):
         """Write a tree as Flink SQL (table arguments, temporal joins, Flink type names)."""
         expression = _to_flink_spelling(expression.copy() if copy else expression, self, opts)
         return super().generate(expression, copy=False, **opts)
+
+
+def _hide_timestampdiff(token: Token) -> Token:
+    if token.token_type == TokenType.VAR and token.text.upper() == "TIMESTAMPDIFF":
+        return _token(TokenType.VAR, _OWN_TIMESTAMPDIFF, token)
+    return token
+
+
+def _time_unit_arguments(tree: exp.Expr) -> None:
+    """``TIMESTAMPADD(DAY, 1, ts)`` and ``TIMESTAMPDIFF(SECOND, a, b)``: their first argument
+    is a unit, not a column named DAY. sqlglot's own TIMESTAMPDIFF takes its arguments in
+    another order, so the tokenizer hides the name from it (:func:`_hide_timestampdiff`)."""
+    for call in list(tree.find_all(exp.Anonymous)):
+        if call.name == _OWN_TIMESTAMPDIFF:
+            call.set("this", "TIMESTAMPDIFF")
+        if call.name.upper() not in ("TIMESTAMPADD", "TIMESTAMPDIFF") or not call.expressions:
+            continue
+        unit = call.expressions[0]
+        if (
+            isinstance(unit, exp.Column)
+            and not unit.table
+            and isinstance(unit.this, exp.Identifier)
+            and not unit.this.quoted
+            and unit.name.upper() in TIME_UNITS
+        ):
+            unit.replace(exp.Var(this=unit.name.upper()))
 
 
 def _map_constructors(tree: exp.Expr | None) -> None:
@@ -209,7 +247,7 @@ def _wrap_table_arguments(tokens: list[Token]) -> list[Token]:
         if i < n and tokens[i].token_type == TokenType.PARTITION_BY:
             partition = tokens[i]
             out.append(_token(TokenType.COMMA, ",", partition))
-            out.append(_token(TokenType.VAR, _PARTITION_BY, partition))
+            out.append(_token(TokenType.VAR, PARTITION_BY, partition))
             out.append(_token(TokenType.L_PAREN, "(", partition))
             i += 1
             depth = 0

@@ -8,8 +8,8 @@ The words are those that Flink 2.2.1's own SQL parser reports as reserved
 (``FlinkSqlParserImpl.getMetadata().isReservedWord``); each of them was then checked against
 that parser as an alias, a column, a qualified column and a table alias, and fails in all of
 them, except the few in :data:`VALUE_WORDS`, which are expressions where a column may stand
-(``SELECT CURRENT_DATE``, ``WHERE flag = TRUE``). ``scripts/flink_reserved_words.sh`` prints
-the list again, for another Flink version.
+(``SELECT CURRENT_DATE``, ``WHERE flag = TRUE``). ``bash scripts/flink_sql_words.sh reserved``
+prints the list again, for another Flink version.
 """
 
 from __future__ import annotations
@@ -17,12 +17,7 @@ from __future__ import annotations
 __all__ = ["RESERVED", "VALUE_WORDS"]
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-RESERVED = _words(
-    """
+_RESERVED = """
 ABS ALL ALLOCATE ALLOW ALTER AND ANY ARE ARRAY ARRAY_CONCAT_AGG ARRAY_MAX_CARDINALITY AS
 ASENSITIVE ASYMMETRIC AT ATOMIC AUTHORIZATION AVG BEGIN BEGIN_FRAME BEGIN_PARTITION BETWEEN
 BIGINT BINARY BIT BLOB BOOLEAN BOTH BUCKETS BY BYTES CALL CALLED CARDINALITY CASCADED CASE
@@ -65,13 +60,13 @@ USING VALUE VALUES VALUE_OF VARBINARY VARCHAR VARIANT VARYING VAR_POP VAR_SAMP V
 VIEWS WATERMARK WATERMARKS WEDNESDAY WEEKS WHEN WHENEVER WHERE WIDTH_BUCKET WINDOW WITH
 WITHIN WITHOUT YEAR
 """
-)
 
-#: reserved words that read as a value (a function without parentheses, or a literal)
-VALUE_WORDS = _words(
-    """
+_VALUE_WORDS = """
 CURRENT_CATALOG CURRENT_DATE CURRENT_DEFAULT_TRANSFORM_GROUP CURRENT_PATH CURRENT_ROLE
 CURRENT_SCHEMA CURRENT_TIME CURRENT_TIMESTAMP CURRENT_USER FALSE LOCALTIME LOCALTIMESTAMP
 NULL SESSION_USER SYSTEM_USER TRUE UNKNOWN USER
 """
-)
+
+RESERVED = frozenset(_RESERVED.split())
+#: reserved words that read as a value (a function without parentheses, or a literal)
+VALUE_WORDS = frozenset(_VALUE_WORDS.split())

@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sluice.compiler import CompileContext
-from sluice.errors import Location, ProjectError
+from sluice.errors import Location, ProjectError, did_you_mean
 from sluice.naming import job_name
 from sluice.nodes import Node
 from sluice.plugin.api import Artifact
@@ -23,6 +23,7 @@ from sluice.project.schema import Model, parse_duration_ms
 from sluice.runtime import read_bootstrap
 from sluice_flink.config import FlinkModelConfig
 from sluice_flink.ddl import Table, column_type, identifier, set_statement
+from sluice_flink.functions import FUNCTIONS
 from sluice_flink.masking import masked_query
 from sluice_flink.options import IDLE_TIMEOUT, format_options, kafka_connection
 
@@ -52,6 +53,7 @@ def compile_job(node: Node, context: CompileContext) -> Artifact | None:
     pipeline = job_name(project, node.name)
     where = context.location(node, "name")
     runtime_flink = context.runtime.get("flink")
+    _check_functions(node, getattr(runtime_flink, "functions", ()), context)
     parallelism = settings.parallelism or getattr(runtime_flink, "parallelism", None)
 
     statements = [set_statement("pipeline.name", pipeline)]
@@ -91,6 +93,24 @@ def compile_job(node: Node, context: CompileContext) -> Artifact | None:
         spec["transactional"] = True  # its readers read committed records only
     text = ";\n\n".join(statements) + ";\n"
     return Artifact(PLUGIN, "job", pipeline, spec, file=f"{node.name}.sql", text=text)
+
+
+def _check_functions(node: Node, extra: Sequence[str], context: CompileContext) -> None:
+    """A call of a function Flink does not have would fail the job when it is submitted."""
+    known = FUNCTIONS.union(name.upper() for name in extra)
+    for call in node.analysis.calls if node.analysis else ():
+        if call.name.upper() in known:
+            continue
+        register = (
+            "if your Flink cluster has it from a catalog or a module, "
+            "list it in runtime.flink.functions"
+        )
+        suggestion = did_you_mean(call.name.upper(), FUNCTIONS)
+        raise ProjectError(
+            f"model '{node.name}': Flink SQL has no function '{call.name}'",
+            location=context.sql_location(node, call.line, call.column),
+            hint=f"{suggestion} Or, {register}" if suggestion else register,
+        )
 
 
 def delivery(node: Node, context: CompileContext) -> str:

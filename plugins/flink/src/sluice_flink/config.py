@@ -39,6 +39,9 @@ class FlinkConfig(_Section):
     # a savepoint ("upgrade: stateless") would read its inputs again from the start
     checkpoint_interval: Duration = "10s"
     delivery: Delivery = "at-least-once"  # the default of every job's sink
+    # functions the cluster has besides Flink's built-ins (from a catalog or a loaded module),
+    # which models may call: any other name is a compile error
+    functions: tuple[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], ...] = ()
 
     @field_validator("checkpoint_interval")
     @classmethod
