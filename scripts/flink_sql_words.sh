@@ -6,7 +6,8 @@
 #   bash scripts/flink_sql_words.sh reserved|functions [path/to/pyflink/lib]
 set -euo pipefail
 what="${1:?say reserved or functions}"
-lib="${2:-$(ls -d "${XDG_CACHE_HOME:-$HOME/.cache}"/sluice/flink-libs-*/pyflink/lib | tail -1)}"
+cache="${SLUICE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/sluice}"
+lib="${2:-$(ls -d "$cache"/flink-libs-*/pyflink/lib | tail -1)}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 # the planner (with its SQL parser) is a jar inside the planner loader's jar

@@ -10,6 +10,7 @@ did is checked through its REST API. Run with ``-s`` to see submit and upgrade t
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
 import uuid
@@ -19,7 +20,10 @@ from typing import Any
 
 import pytest
 
+from sluice.sql.reserved import RESERVED
 from sluice.testing import SluiceProject, local_stack
+from sluice_flink.devstack import flink_home
+from sluice_flink.functions import FUNCTIONS
 
 pytestmark = pytest.mark.integration
 
@@ -360,6 +364,59 @@ def test_a_model_of_casts_declares_flink_types_and_its_job_writes_the_cast_value
     finally:
         reader.close()
         stop_jobs_of(env, name)
+
+
+def test_quoted_reserved_words_and_time_unit_functions_run_as_written(
+    env: Env, sluice_project: MakeProject
+) -> None:
+    # unquoted, `value` and `user` are compile errors (Flink's parser refuses them); sqlglot
+    # read TIMESTAMPDIFF(SECOND, ...) as a column named SECOND, and refused it
+    name = _unique("shop")
+    source, output = _unique("orders"), _unique("words")
+    create_topics(env, source, output)
+    model = f"""
+  - name: worded_orders
+    materialized: flink
+    topic: {{ name: {output} }}
+    columns: [{{ name: day, type: STRING }}]
+    sql: |
+      SELECT order_id AS `value`, customer AS `user`,
+             TIMESTAMPDIFF(SECOND, ts, TIMESTAMPADD(MINUTE, 2, ts)) AS horizon,
+             DATE_FORMAT(ts, 'yyyy-MM-dd') AS `day`
+      FROM {{{{ source("orders") }}}}
+"""
+    project = sluice_project({"stream_project.yml": project_yaml(name, source, model)})
+    reader = TopicReader(env["KAFKA_BOOTSTRAP"], output)
+    try:
+        produce(env, source, [order("o1", "ann", 5)])
+        run_ok(project, env, "apply")
+        running_job(env, f"sluice.{name}.worded_orders")
+
+        assert reader.until(1) == [
+            {"value": "o1", "user": "ann", "horizon": 120, "day": "2024-01-01"}
+        ]
+        run_ok(project, env, "destroy", "--yes")
+    finally:
+        reader.close()
+        stop_jobs_of(env, name)
+
+
+@pytest.mark.usefixtures("env")  # the stack's Flink libraries are installed
+@pytest.mark.parametrize(("words", "listed"), [("reserved", RESERVED), ("functions", FUNCTIONS)])
+def test_the_word_lists_are_those_of_the_flink_the_stack_runs(
+    words: str, listed: frozenset[str]
+) -> None:
+    # the lists were read off Flink 2.2.1's planner: a Flink upgrade must bring new ones
+    script = Path(__file__).parents[3] / "scripts" / "flink_sql_words.sh"
+    printed = subprocess.run(
+        ["bash", str(script), words, str(flink_home() / "lib")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    ).stdout.split()
+
+    assert set(printed) == listed
 
 
 def test_a_masked_model_without_a_gateway_writes_only_masked_values(
