@@ -9,7 +9,9 @@ did is checked through its REST API. Run with ``-s`` to see submit and upgrade t
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import subprocess
 import threading
 import time
@@ -131,6 +133,31 @@ def filter_model(topic: str, condition: str) -> str:
     topic: {{ name: {topic} }}
     sql: SELECT order_id, customer, amount FROM {{{{ source("orders") }}}} WHERE {condition}
 """
+
+
+@contextlib.contextmanager
+def deployed(
+    env: Env, sluice_project: MakeProject, model: str, records: list[dict[str, Any]]
+) -> Iterator[tuple[SluiceProject, TopicReader]]:
+    """A project of one model that reads ``records`` from a new orders topic and writes a new
+    topic (``OUTPUT_TOPIC`` in ``model``, YAML): applied, its job RUNNING. Yields the project
+    and a reader of the output topic; destroys the project after."""
+    name = _unique("shop")
+    source, output = _unique("orders"), _unique("out")
+    create_topics(env, source, output)
+    model = model.replace("OUTPUT_TOPIC", output)
+    project = sluice_project({"stream_project.yml": project_yaml(name, source, model)})
+    reader = TopicReader(env["KAFKA_BOOTSTRAP"], output)
+    try:
+        produce(env, source, records)
+        run_ok(project, env, "apply")
+        model_name = re.findall(r"- name: (\w+)", model)[0]
+        running_job(env, f"sluice.{name}.{model_name}")
+        yield project, reader
+        run_ok(project, env, "destroy", "--yes")
+    finally:
+        reader.close()
+        stop_jobs_of(env, name)
 
 
 # -- stories ----------------------------------------------------------------------------------
@@ -325,26 +352,17 @@ def test_a_model_of_casts_declares_flink_types_and_its_job_writes_the_cast_value
 ) -> None:
     # sqlglot spells STRING and TIMESTAMP_LTZ as TEXT and TIMESTAMPLTZ; Flink refused a sink
     # table declared with those, so this apply failed; a ROW type was a syntax error
-    name = _unique("shop")
-    source, output = _unique("orders"), _unique("cast")
-    create_topics(env, source, output)
-    model = f"""
+    model = """
   - name: cast_orders
     materialized: flink
-    topic: {{ name: {output} }}
+    topic: { name: OUTPUT_TOPIC }
     sql: |
       SELECT order_id, CAST(amount AS STRING) AS amount_text,
              CAST(amount AS DECIMAL(10,2)) AS amount_exact, CAST(ts AS TIMESTAMP_LTZ(3)) AS ordered_at,
              CAST(ROW(order_id, customer) AS ROW<id STRING, who STRING>) AS parts
-      FROM {{{{ source("orders") }}}}
+      FROM {{ source("orders") }}
 """
-    project = sluice_project({"stream_project.yml": project_yaml(name, source, model)})
-    reader = TopicReader(env["KAFKA_BOOTSTRAP"], output)
-    try:
-        produce(env, source, [order("o1", "ann", 5)])
-        run_ok(project, env, "apply")
-        running_job(env, f"sluice.{name}.cast_orders")
-
+    with deployed(env, sluice_project, model, [order("o1", "ann", 5)]) as (project, reader):
         rows = reader.until(1)
         assert [(r["order_id"], r["amount_text"], r["amount_exact"]) for r in rows] == [
             ("o1", "5", 5.0)
@@ -360,10 +378,6 @@ def test_a_model_of_casts_declares_flink_types_and_its_job_writes_the_cast_value
             ("ordered_at", "TIMESTAMP_LTZ(3)"),
             ("parts", "ROW<`id` STRING,`who` STRING>"),
         ]
-        run_ok(project, env, "destroy", "--yes")
-    finally:
-        reader.close()
-        stop_jobs_of(env, name)
 
 
 def test_quoted_reserved_words_and_time_unit_functions_run_as_written(
@@ -371,34 +385,21 @@ def test_quoted_reserved_words_and_time_unit_functions_run_as_written(
 ) -> None:
     # unquoted, `value` and `user` are compile errors (Flink's parser refuses them); sqlglot
     # read TIMESTAMPDIFF(SECOND, ...) as a column named SECOND, and refused it
-    name = _unique("shop")
-    source, output = _unique("orders"), _unique("words")
-    create_topics(env, source, output)
-    model = f"""
+    model = """
   - name: worded_orders
     materialized: flink
-    topic: {{ name: {output} }}
-    columns: [{{ name: day, type: STRING }}]
+    topic: { name: OUTPUT_TOPIC }
+    columns: [{ name: day, type: STRING }]
     sql: |
       SELECT order_id AS `value`, customer AS `user`,
              TIMESTAMPDIFF(SECOND, ts, TIMESTAMPADD(MINUTE, 2, ts)) AS horizon,
              DATE_FORMAT(ts, 'yyyy-MM-dd') AS `day`
-      FROM {{{{ source("orders") }}}}
+      FROM {{ source("orders") }}
 """
-    project = sluice_project({"stream_project.yml": project_yaml(name, source, model)})
-    reader = TopicReader(env["KAFKA_BOOTSTRAP"], output)
-    try:
-        produce(env, source, [order("o1", "ann", 5)])
-        run_ok(project, env, "apply")
-        running_job(env, f"sluice.{name}.worded_orders")
-
+    with deployed(env, sluice_project, model, [order("o1", "ann", 5)]) as (_, reader):
         assert reader.until(1) == [
             {"value": "o1", "user": "ann", "horizon": 120, "day": "2024-01-01"}
         ]
-        run_ok(project, env, "destroy", "--yes")
-    finally:
-        reader.close()
-        stop_jobs_of(env, name)
 
 
 @pytest.mark.usefixtures("env")  # the stack's Flink libraries are installed
@@ -422,35 +423,23 @@ def test_the_word_lists_are_those_of_the_flink_the_stack_runs(
 def test_a_masked_model_without_a_gateway_writes_only_masked_values(
     env: Env, sluice_project: MakeProject
 ) -> None:
-    name = _unique("shop")
-    source, output = _unique("orders"), _unique("masked")
-    create_topics(env, source, output)
-    model = f"""
+    model = """
   - name: masked_orders
     materialized: topic
-    topic: {{ name: {output} }}
-    sql: SELECT order_id, customer, amount FROM {{{{ source("orders") }}}}
+    topic: { name: OUTPUT_TOPIC }
+    sql: SELECT order_id, customer, amount FROM {{ source("orders") }}
     mask_fallback: materialize
     mask:
-      order_id: {{ rule: mask_first, keep: 3, char: "#" }}
-      customer: {{ rule: mask_all }}
+      order_id: { rule: mask_first, keep: 3, char: "#" }
+      customer: { rule: mask_all }
 """
-    project = sluice_project({"stream_project.yml": project_yaml(name, source, model)})
-    reader = TopicReader(env["KAFKA_BOOTSTRAP"], output)
-    try:
-        produce(env, source, [order("ord-1001", "ann", 5), order("o2", "bob-smith", 7)])
-        run_ok(project, env, "apply")
-        running_job(env, f"sluice.{name}.masked_orders")
-
+    records = [order("ord-1001", "ann", 5), order("o2", "bob-smith", 7)]
+    with deployed(env, sluice_project, model, records) as (_, reader):
         rows = reader.until(2)
         assert sorted(rows, key=lambda r: r["amount"]) == [
             {"order_id": "###-1001", "customer": "***", "amount": 5},
             {"order_id": "##", "customer": "*********", "amount": 7},
         ]
-        run_ok(project, env, "destroy", "--yes")
-    finally:
-        reader.close()
-        stop_jobs_of(env, name)
 
 
 def test_two_jobs_keep_their_settings_to_themselves(env: Env, sluice_project: MakeProject) -> None:
