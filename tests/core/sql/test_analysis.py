@@ -331,6 +331,35 @@ def test_calls_of_functions_sqlglot_does_not_know_are_listed_where_they_are_writ
     assert calls == (Call("DATE_FORMT", 2, 3), Call("my_udf", 2, 32))
 
 
+def test_the_clauses_of_flink_json_functions_parse_and_returning_types_the_column() -> None:
+    sql = """
+        SELECT JSON_VALUE(id, '$.n' RETURNING DECIMAL(10, 2) DEFAULT 0 ON EMPTY) AS n,
+               JSON_VALUE(id, '$.s' NULL ON EMPTY ERROR ON ERROR) AS s,
+               JSON_QUERY(id, '$.a' WITH CONDITIONAL ARRAY WRAPPER) AS a,
+               JSON_EXISTS(id, '$.b' FALSE ON ERROR) AS b,
+               JSON_ARRAY(id, currency NULL ON NULL) AS pair
+        FROM payments_clean
+    """
+
+    columns = analyze_query(sql, UPSTREAM).columns
+
+    assert [(c.name, c.type, c.lineage) for c in columns] == [
+        ("n", "DECIMAL(10,2)", (ref("payments_clean", "id"),)),
+        ("s", "STRING", (ref("payments_clean", "id"),)),
+        ("a", "STRING", (ref("payments_clean", "id"),)),
+        ("b", "BOOLEAN", (ref("payments_clean", "id"),)),
+        ("pair", "STRING", (ref("payments_clean", "currency"), ref("payments_clean", "id"))),
+    ]
+
+
+@pytest.mark.parametrize("aggregate", ["LISTAGG(id, ',')", "JSON_ARRAYAGG(id)", "COLLECT(id)"])
+def test_flink_aggregates_sqlglot_does_not_know_keep_state_and_update(aggregate: str) -> None:
+    analysis = analyze_query(f"SELECT {aggregate} AS agg FROM payments_clean", UPSTREAM)
+
+    name = aggregate.split("(")[0]
+    assert (analysis.stateful_constructs, analysis.updating) == ((f"aggregate {name}",), True)
+
+
 def test_a_projection_passes_names_types_and_lineage_through() -> None:
     sql = """
         SELECT id AS payment_id, amount, CAST(amount AS DECIMAL(10, 0)) AS whole,

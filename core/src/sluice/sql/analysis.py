@@ -138,6 +138,25 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TOKEN_REPR = re.compile(r"<Token token_type: [\w.]+, text: (.*?), line: \d+, col: \d+.*?>")
 _MISSING_PART = re.compile(r"Required keyword: '\w+' missing for <class '[\w.]*\.(\w+)'>")
 _TOP_N_FUNCTIONS = (exp.RowNumber, exp.Rank, exp.DenseRank)
+# Flink's aggregate functions (those of Flink 2.2.1's planner but the ranking and offset
+# functions of OVER windows); sqlglot reads the ones it does not know as plain calls
+_FLINK_AGGREGATES = frozenset(
+    {"APPROX_COUNT_DISTINCT", "ARRAY_AGG", "AVG", "COLLECT", "COUNT", "FIRST_VALUE"}
+    | {"JSON_ARRAYAGG", "JSON_OBJECTAGG", "LAST_VALUE", "LISTAGG", "MAX", "MIN", "PERCENTILE"}
+    | {"SINGLE_VALUE", "STDDEV", "STDDEVPOP", "STDDEVSAMP", "STDDEV_POP", "STDDEV_SAMP", "SUM"}
+    | {"SUM0", "VARIANCE", "VARPOP", "VARSAMP", "VAR_POP", "VAR_SAMP"}
+)
+# what Flink functions sqlglot does not know return (JSON_VALUE ... RETURNING <type> is read
+# as a CAST)
+_CALL_TYPES = {
+    "JSON_VALUE": "STRING",
+    "JSON_QUERY": "STRING",
+    "JSON_STRING": "STRING",
+    "JSON_ARRAY": "STRING",
+    "JSON_ARRAYAGG": "STRING",
+    "LISTAGG": "STRING",
+    "JSON_EXISTS": "BOOLEAN",
+}
 # Aggregates whose result has the type of their argument (Flink keeps AVG of INT an INT).
 _SAME_TYPE_AGGREGATES = (exp.Sum, exp.Min, exp.Max, exp.Avg, exp.First, exp.Last, exp.AnyValue)
 _STRING_FUNCTIONS = (exp.Upper, exp.Lower, exp.Concat, exp.Substring, exp.Trim, exp.Initcap)
@@ -393,9 +412,17 @@ def _window_time_type(time_type: str | None) -> str | None:
     return "TIMESTAMP_LTZ(3)" if match.group(1) else "TIMESTAMP(3)"
 
 
+def _is_aggregate(node: exp.Expr) -> bool:
+    return isinstance(node, exp.AggFunc) or (
+        isinstance(node, exp.Anonymous) and node.name.upper() in _FLINK_AGGREGATES
+    )
+
+
 def _call_name(node: exp.Expr) -> str:
     if isinstance(node, exp.Anonymous):
         return str(node.name).upper()
+    if isinstance(node, exp.JSONObjectAgg):  # sqlglot would spell it J_S_O_N_OBJECT_AGG
+        return "JSON_OBJECTAGG"
     if isinstance(node, exp.Func):
         return node.sql_name()
     return ""
@@ -817,7 +844,7 @@ class _Analyzer:
                 for col in self.query(current, scope.ctes, scope, named=False).columns:
                     lineage |= col.lineage
                 continue
-            if calls is not None and isinstance(current, _CALLS):
+            if calls is not None and (isinstance(current, _CALLS) or _is_aggregate(current)):
                 calls.append(current)
             children: list[exp.Expr] = []
             for value in current.args.values():
@@ -936,9 +963,13 @@ class _Analyzer:
                 return self.type_of(node.expressions[0], scope)
             if name == "TIMESTAMPDIFF":
                 return "INT"
+            if name in _CALL_TYPES:
+                return _CALL_TYPES[name]
             if name == "TIMESTAMPADD" and len(node.expressions) == 3:
                 return self.type_of(node.expressions[2], scope)
             return None
+        if isinstance(node, (exp.JSONObject, exp.JSONObjectAgg)):
+            return "STRING"
         if isinstance(node, (exp.CurrentTimestamp, exp.StrToTime)):
             return "TIMESTAMP_LTZ(3)" if isinstance(node, exp.CurrentTimestamp) else "TIMESTAMP(3)"
         if isinstance(node, exp.Case):
@@ -1032,7 +1063,7 @@ class _Analyzer:
         grouping = {
             f"aggregate {_call_name(call)}"
             for call in calls
-            if isinstance(call, exp.AggFunc) and not isinstance(call.parent, exp.Window)
+            if _is_aggregate(call) and not isinstance(call.parent, exp.Window)
         }
         if group is not None:
             grouping.add("GROUP BY")

@@ -42,7 +42,13 @@ WINDOW_TVFS: frozenset[str] = frozenset({"TUMBLE", "HOP", "CUMULATE", "SESSION"}
 TIME_UNITS: frozenset[str] = frozenset(
     {"SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "QUARTER", "YEAR"}
 )
-_OWN_TIMESTAMPDIFF = "SLUICE_TIMESTAMPDIFF"  # the name sqlglot sees for Flink's TIMESTAMPDIFF
+_OWN_TIMESTAMPDIFF = "SLUICE_TIMESTAMPDIFF"
+# Flink's JSON functions that end with clauses, and the words those clauses start with
+_JSON_CLAUSE_FUNCTIONS = frozenset({"JSON_VALUE", "JSON_QUERY", "JSON_EXISTS", "JSON_ARRAY"})
+_CLAUSE_WORDS = frozenset(
+    {"RETURNING", "NULL", "ERROR", "DEFAULT", "EMPTY", "TRUE", "FALSE", "UNKNOWN"}
+    | {"WITH", "WITHOUT", "ABSENT"}
+)  # the name sqlglot sees for Flink's TIMESTAMPDIFF
 # The pseudo function that carries SESSION's `PARTITION BY` keys inside `TABLE(...)`.
 PARTITION_BY = "PARTITION_BY"
 _NAME_TOKENS = (TokenType.VAR, TokenType.IDENTIFIER)
@@ -94,8 +100,11 @@ class Flink(Dialect):
     def tokenize(self, sql: str, dialect: Any = None) -> list[Token]:
         """Tokenize, then turn table arguments into calls the stock parser understands."""
         tokens = self._own_tokenizer(dialect).tokenize(sql)
-        if "timestampdiff" in sql.lower():
+        lowered = sql.lower()
+        if "timestampdiff" in lowered:
             tokens = [_hide_timestampdiff(t) for t in tokens]
+        if "json_" in lowered:
+            tokens = _json_clauses(tokens)
         # the common case: no TABLE keyword, so no scan of the tokens either
         if "table" not in sql.lower() or not any(t.token_type == TokenType.TABLE for t in tokens):
             return tokens
@@ -262,6 +271,80 @@ def _wrap_table_arguments(tokens: list[Token]) -> list[Token]:
             out.append(_token(TokenType.R_PAREN, ")", last))
         out.append(_token(TokenType.R_PAREN, ")", last))
     return out
+
+
+def _json_clauses(tokens: list[Token]) -> list[Token]:
+    """``JSON_VALUE(j, p RETURNING INT DEFAULT 0 ON EMPTY)`` -> ``CAST(JSON_VALUE(j, p) AS INT)``.
+
+    The stock parser reads none of the clauses Flink's JSON functions end with (``RETURNING
+    <type>``, ``... ON EMPTY``, ``... ON ERROR``, ``WITH ARRAY WRAPPER``, ``NULL ON NULL``).
+    The analysis keeps what it needs, the type and the inputs; the job runs the query as the
+    user wrote it.
+    """
+    out: list[Token] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        token = tokens[i]
+        close = _closing(tokens, i + 1) if token.text.upper() in _JSON_CLAUSE_FUNCTIONS else None
+        clauses = _first_clause(tokens, i + 2, close) if close is not None else None
+        if close is None or clauses is None:
+            out.append(token)
+            i += 1
+            continue
+        call = [token, tokens[i + 1], *_json_clauses(tokens[i + 2 : clauses]), tokens[close]]
+        returning = _returned_type(tokens, clauses, close)
+        if returning:
+            cast = [_token(TokenType.VAR, "CAST", token), _token(TokenType.L_PAREN, "(", token)]
+            call = [*cast, *call, _token(TokenType.ALIAS, "AS", token), *returning]
+            call.append(_token(TokenType.R_PAREN, ")", tokens[close]))
+        out.extend(call)
+        i = close + 1
+    return out
+
+
+def _closing(tokens: list[Token], opening: int) -> int | None:
+    """The index of the parenthesis that closes ``tokens[opening]``, when that is one."""
+    if opening >= len(tokens) or tokens[opening].token_type != TokenType.L_PAREN:
+        return None
+    depth = 0
+    for index in range(opening, len(tokens)):
+        kind = tokens[index].token_type
+        depth += (kind == TokenType.L_PAREN) - (kind == TokenType.R_PAREN)
+        if depth == 0:
+            return index
+    return None
+
+
+def _first_clause(tokens: list[Token], start: int, end: int) -> int | None:
+    """Where the trailing clauses of a JSON call start: a clause word right after an argument
+    (not after a comma or an opening parenthesis), outside nested parentheses."""
+    depth = 0
+    for index in range(start, end):
+        kind = tokens[index].token_type
+        depth += (kind == TokenType.L_PAREN) - (kind == TokenType.R_PAREN)
+        if (
+            depth == 0
+            and tokens[index].text.upper() in _CLAUSE_WORDS
+            and tokens[index - 1].token_type not in (TokenType.COMMA, TokenType.L_PAREN)
+        ):
+            return index
+    return None
+
+
+def _returned_type(tokens: list[Token], start: int, end: int) -> list[Token]:
+    """The type tokens of a ``RETURNING <type>`` clause among the clauses ``start:end``."""
+    for index in range(start, end):
+        if tokens[index].text.upper() != "RETURNING":
+            continue
+        stop, depth = index + 1, 0
+        while stop < end:
+            kind = tokens[stop].token_type
+            depth += (kind == TokenType.L_PAREN) - (kind == TokenType.R_PAREN)
+            if depth == 0 and tokens[stop].text.upper() in _CLAUSE_WORDS:
+                break
+            stop += 1
+        return tokens[index + 1 : stop]
+    return []
 
 
 # Types whose sqlglot spelling is not Flink's.
