@@ -123,6 +123,16 @@ STATE_CASES = {
         ("MATCH_RECOGNIZE",),
         False,
     ),
+    "match_recognize within a time": (
+        """SELECT * FROM payments_clean MATCH_RECOGNIZE (
+               PARTITION BY currency ORDER BY ts
+               MEASURES A.ts AS start_ts, LAST(B.amount) AS last_amount
+               AFTER MATCH SKIP PAST LAST ROW
+               PATTERN (A B+) WITHIN INTERVAL '1' HOUR
+               DEFINE B AS B.amount > A.amount) AS m""",
+        ("MATCH_RECOGNIZE",),
+        False,
+    ),
     "unnest": (
         "SELECT o.id, t.tag FROM orders AS o CROSS JOIN UNNEST(o.tags) AS t (tag)",
         (),

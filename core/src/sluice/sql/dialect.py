@@ -105,6 +105,8 @@ class Flink(Dialect):
             tokens = [_hide_timestampdiff(t) for t in tokens]
         if "json_" in lowered:
             tokens = _json_clauses(tokens)
+        if "within" in lowered and "match_recognize" in lowered:
+            tokens = _drop_pattern_within(tokens)
         # the common case: no TABLE keyword, so no scan of the tokens either
         if "table" not in sql.lower() or not any(t.token_type == TokenType.TABLE for t in tokens):
             return tokens
@@ -299,6 +301,24 @@ def _json_clauses(tokens: list[Token]) -> list[Token]:
             call.append(_token(TokenType.R_PAREN, ")", tokens[close]))
         out.extend(call)
         i = close + 1
+    return out
+
+
+def _drop_pattern_within(tokens: list[Token]) -> list[Token]:
+    """``PATTERN (A B) WITHIN INTERVAL '1' HOUR DEFINE ...`` -> ``PATTERN (A B) DEFINE ...``:
+    the stock parser does not read MATCH_RECOGNIZE's time limit, and the analysis needs none."""
+    out: list[Token] = []
+    i, n = 0, len(tokens)
+    while i < n:
+        out.append(tokens[i])
+        close = _closing(tokens, i + 1) if tokens[i].text.upper() == "PATTERN" else None
+        if close is None or close + 1 >= n or tokens[close + 1].text.upper() != "WITHIN":
+            i += 1
+            continue
+        out.extend(tokens[i + 1 : close + 1])
+        i = close + 1
+        while i < n and tokens[i].text.upper() not in ("DEFINE", "SUBSET"):
+            i += 1
     return out
 
 
