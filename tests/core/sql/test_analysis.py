@@ -347,7 +347,8 @@ def test_the_clauses_of_flink_json_functions_parse_and_returning_types_the_colum
                JSON_VALUE(id, '$.s' NULL ON EMPTY ERROR ON ERROR) AS s,
                JSON_QUERY(id, '$.a' WITH CONDITIONAL ARRAY WRAPPER) AS a,
                JSON_EXISTS(id, '$.b' FALSE ON ERROR) AS b,
-               JSON_ARRAY(id, currency NULL ON NULL) AS pair
+               JSON_ARRAY(id, currency NULL ON NULL) AS pair,
+               JSON_ARRAY(currency IS NULL, amount IS NOT NULL) AS flags
         FROM payments_clean
     """
 
@@ -359,6 +360,7 @@ def test_the_clauses_of_flink_json_functions_parse_and_returning_types_the_colum
         ("a", "STRING", (ref("payments_clean", "id"),)),
         ("b", "BOOLEAN", (ref("payments_clean", "id"),)),
         ("pair", "STRING", (ref("payments_clean", "currency"), ref("payments_clean", "id"))),
+        ("flags", "STRING", (ref("payments_clean", "amount"), ref("payments_clean", "currency"))),
     ]
 
 

@@ -42,13 +42,19 @@ WINDOW_TVFS: frozenset[str] = frozenset({"TUMBLE", "HOP", "CUMULATE", "SESSION"}
 TIME_UNITS: frozenset[str] = frozenset(
     {"SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "QUARTER", "YEAR"}
 )
-_OWN_TIMESTAMPDIFF = "SLUICE_TIMESTAMPDIFF"
-# Flink's JSON functions that end with clauses, and the words those clauses start with
+_OWN_TIMESTAMPDIFF = "SLUICE_TIMESTAMPDIFF"  # the name sqlglot sees for Flink's TIMESTAMPDIFF
+# Flink's JSON functions that end with clauses, and the words those clauses start with; a
+# clause starts right after an argument (a value, a name, a closing bracket), where no operator
+# could join what follows to it: `x IS NULL` is an argument, `'$.a' NULL ON EMPTY` a clause
 _JSON_CLAUSE_FUNCTIONS = frozenset({"JSON_VALUE", "JSON_QUERY", "JSON_EXISTS", "JSON_ARRAY"})
 _CLAUSE_WORDS = frozenset(
     {"RETURNING", "NULL", "ERROR", "DEFAULT", "EMPTY", "TRUE", "FALSE", "UNKNOWN"}
     | {"WITH", "WITHOUT", "ABSENT"}
-)  # the name sqlglot sees for Flink's TIMESTAMPDIFF
+)
+_ARGUMENT_ENDS = frozenset(
+    {TokenType.STRING, TokenType.NUMBER, TokenType.VAR, TokenType.IDENTIFIER, TokenType.NULL}
+    | {TokenType.TRUE, TokenType.FALSE, TokenType.R_PAREN, TokenType.R_BRACKET}
+)
 # The pseudo function that carries SESSION's `PARTITION BY` keys inside `TABLE(...)`.
 PARTITION_BY = "PARTITION_BY"
 _NAME_TOKENS = (TokenType.VAR, TokenType.IDENTIFIER)
@@ -141,7 +147,7 @@ class Flink(Dialect):
                 continue
             if "map" in lowered:
                 _map_constructors(tree)
-            if "timestamp" in lowered:
+            if "timestampadd" in lowered or "timestampdiff" in lowered:
                 _time_unit_arguments(tree)
         return trees
 
@@ -336,8 +342,8 @@ def _closing(tokens: list[Token], opening: int) -> int | None:
 
 
 def _first_clause(tokens: list[Token], start: int, end: int) -> int | None:
-    """Where the trailing clauses of a JSON call start: a clause word right after an argument
-    (not after a comma or an opening parenthesis), outside nested parentheses."""
+    """Where the trailing clauses of a JSON call start: a clause word right after an argument,
+    outside nested parentheses."""
     depth = 0
     for index in range(start, end):
         kind = tokens[index].token_type
@@ -345,7 +351,7 @@ def _first_clause(tokens: list[Token], start: int, end: int) -> int | None:
         if (
             depth == 0
             and tokens[index].text.upper() in _CLAUSE_WORDS
-            and tokens[index - 1].token_type not in (TokenType.COMMA, TokenType.L_PAREN)
+            and tokens[index - 1].token_type in _ARGUMENT_ENDS
         ):
             return index
     return None
