@@ -273,7 +273,12 @@ def test_secrets_reach_the_job_through_the_runner_and_no_output(
         assert "{{secret:kafka.sasl_password}}" in compiled
 
         # a statement Flink refuses: the error names it, and shows no password
-        project.write({"stream_project.yml": project_yaml(name, source, good + broken, kafka)})
+        # (listed as a function of the cluster, so that sluice lets it through to Flink)
+        listed = project_yaml(name, source, good + broken, kafka).replace(
+            'rest_url: "${FLINK_REST_URL}"',
+            'rest_url: "${FLINK_REST_URL}"\n    functions: [NO_SUCH_FUNCTION]',
+        )
+        project.write({"stream_project.yml": listed})
         result = project.run("apply", env=env_with_password)
         assert result.exit_code != 0, result.output
         # numbered as in target/flink/broken.sql: 2 SETs, 2 tables, then the INSERT
