@@ -97,9 +97,8 @@ def compile_job(node: Node, context: CompileContext) -> Artifact | None:
 
 def _check_functions(node: Node, extra: Sequence[str], context: CompileContext) -> None:
     """A call of a function Flink does not have would fail the job when it is submitted."""
-    known = FUNCTIONS.union(name.upper() for name in extra)
     for call in node.analysis.calls if node.analysis else ():
-        if call.name.upper() in known:
+        if call.name.upper() in FUNCTIONS or call.name.upper() in (n.upper() for n in extra):
             continue
         register = (
             "if your Flink cluster has it from a catalog or a module, "
