@@ -156,6 +156,7 @@ _CALL_TYPES = {
     "JSON_ARRAYAGG": "STRING",
     "LISTAGG": "STRING",
     "JSON_EXISTS": "BOOLEAN",
+    "TIMESTAMPDIFF": "INT",
 }
 # Aggregates whose result has the type of their argument (Flink keeps AVG of INT an INT).
 _SAME_TYPE_AGGREGATES = (exp.Sum, exp.Min, exp.Max, exp.Avg, exp.First, exp.Last, exp.AnyValue)
@@ -961,8 +962,6 @@ class _Analyzer:
                 return "TIMESTAMP_LTZ(3)"
             if name == "CURRENT_WATERMARK" and node.expressions:
                 return self.type_of(node.expressions[0], scope)
-            if name == "TIMESTAMPDIFF":
-                return "INT"
             if name in _CALL_TYPES:
                 return _CALL_TYPES[name]
             if name == "TIMESTAMPADD" and len(node.expressions) == 3:

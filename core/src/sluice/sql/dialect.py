@@ -38,10 +38,8 @@ __all__ = ["PARTITION_BY", "WINDOW_TVFS", "Flink", "table_argument"]
 #: The window table-valued functions of Flink, by upper-case name.
 WINDOW_TVFS: frozenset[str] = frozenset({"TUMBLE", "HOP", "CUMULATE", "SESSION"})
 
-#: The units of TIMESTAMPADD and TIMESTAMPDIFF.
-TIME_UNITS: frozenset[str] = frozenset(
-    {"SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "QUARTER", "YEAR"}
-)
+# The units of TIMESTAMPADD and TIMESTAMPDIFF.
+_TIME_UNITS = frozenset({"SECOND", "MINUTE", "HOUR", "DAY", "WEEK", "MONTH", "QUARTER", "YEAR"})
 _OWN_TIMESTAMPDIFF = "SLUICE_TIMESTAMPDIFF"  # the name sqlglot sees for Flink's TIMESTAMPDIFF
 # Flink's JSON functions that end with clauses, and the words those clauses start with; a
 # clause starts right after an argument (a value, a name, a closing bracket), where no operator
@@ -114,7 +112,7 @@ class Flink(Dialect):
         if "within" in lowered and "match_recognize" in lowered:
             tokens = _drop_pattern_within(tokens)
         # the common case: no TABLE keyword, so no scan of the tokens either
-        if "table" not in sql.lower() or not any(t.token_type == TokenType.TABLE for t in tokens):
+        if "table" not in lowered or not any(t.token_type == TokenType.TABLE for t in tokens):
             return tokens
         return _wrap_table_arguments(tokens)
 
@@ -192,7 +190,7 @@ def _time_unit_arguments(tree: exp.Expr) -> None:
             and not unit.table
             and isinstance(unit.this, exp.Identifier)
             and not unit.this.quoted
-            and unit.name.upper() in TIME_UNITS
+            and unit.name.upper() in _TIME_UNITS
         ):
             unit.replace(exp.Var(this=unit.name.upper()))
 
@@ -272,7 +270,7 @@ def _wrap_table_arguments(tokens: list[Token]) -> list[Token]:
                 kind = tokens[i].token_type
                 if depth == 0 and kind in (TokenType.COMMA, TokenType.R_PAREN):
                     break
-                depth += (kind == TokenType.L_PAREN) - (kind == TokenType.R_PAREN)
+                depth += _nesting(kind)
                 out.append(tokens[i])
                 i += 1
             last = out[-1]
@@ -328,6 +326,11 @@ def _drop_pattern_within(tokens: list[Token]) -> list[Token]:
     return out
 
 
+def _nesting(kind: TokenType) -> int:
+    """How a token changes the depth of parentheses: 1 opens, -1 closes, 0 neither."""
+    return (kind == TokenType.L_PAREN) - (kind == TokenType.R_PAREN)
+
+
 def _closing(tokens: list[Token], opening: int) -> int | None:
     """The index of the parenthesis that closes ``tokens[opening]``, when that is one."""
     if opening >= len(tokens) or tokens[opening].token_type != TokenType.L_PAREN:
@@ -335,7 +338,7 @@ def _closing(tokens: list[Token], opening: int) -> int | None:
     depth = 0
     for index in range(opening, len(tokens)):
         kind = tokens[index].token_type
-        depth += (kind == TokenType.L_PAREN) - (kind == TokenType.R_PAREN)
+        depth += _nesting(kind)
         if depth == 0:
             return index
     return None
@@ -347,7 +350,7 @@ def _first_clause(tokens: list[Token], start: int, end: int) -> int | None:
     depth = 0
     for index in range(start, end):
         kind = tokens[index].token_type
-        depth += (kind == TokenType.L_PAREN) - (kind == TokenType.R_PAREN)
+        depth += _nesting(kind)
         if (
             depth == 0
             and tokens[index].text.upper() in _CLAUSE_WORDS
@@ -365,7 +368,7 @@ def _returned_type(tokens: list[Token], start: int, end: int) -> list[Token]:
         stop, depth = index + 1, 0
         while stop < end:
             kind = tokens[stop].token_type
-            depth += (kind == TokenType.L_PAREN) - (kind == TokenType.R_PAREN)
+            depth += _nesting(kind)
             if depth == 0 and tokens[stop].text.upper() in _CLAUSE_WORDS:
                 break
             stop += 1
